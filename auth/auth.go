@@ -1,0 +1,112 @@
+// Package auth logs in to Vault as the identity of the pod whose volume is
+// being mounted, and caches the resulting Vault tokens per identity.
+//
+// Login methods (Azure identities, Kubernetes service-account tokens) live in
+// sub-packages and implement Method. This package has no gRPC dependency and
+// no Azure SDK dependency; the provider depends on it, never the reverse.
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Auth method names, as in the vaultAuthMethod parameter.
+const (
+	MethodAzure      = "azure"
+	MethodKubernetes = "kubernetes"
+	MethodJWT        = "jwt"
+)
+
+// Pod identifies the pod that asked for the mount. The kubelet supplies these
+// values, so they can be trusted to name the caller.
+type Pod struct {
+	Namespace      string
+	Name           string
+	UID            string
+	ServiceAccount string
+}
+
+// ServiceAccountToken is a token the driver requested for the pod.
+type ServiceAccountToken struct {
+	Token   string
+	Expires time.Time // zero: unknown
+}
+
+// Azure selects the Azure identity.
+type Azure struct {
+	Identity   string // workload, managed or podIdentity
+	ClientID   string
+	TenantID   string
+	Resource   string
+	VMMetadata bool
+}
+
+// Request describes one login: where, as which role, and who.
+type Request struct {
+	VaultAddress   string
+	VaultNamespace string
+	Method         string
+	MountPath      string
+	Role           string
+	// Audience of the service-account token to use; empty means the method's default.
+	Audience string
+	Azure    Azure
+	Pod      Pod
+	// Tokens maps audience to the pod's service-account tokens.
+	Tokens map[string]ServiceAccountToken
+}
+
+// Method turns a Request into a Vault login body.
+type Method interface {
+	// Principal names the identity that logs in, without any secret. It is
+	// part of the token cache key, and it refuses identities the pod may not use.
+	Principal(req *Request) (string, error)
+	// LoginData returns the JSON body for POST auth/<mount>/login.
+	LoginData(ctx context.Context, req *Request) (map[string]any, error)
+}
+
+// TokenFor returns the pod's service-account token for audience, or an error
+// that says how to make the driver supply it.
+func (r *Request) TokenFor(audience string) (string, error) {
+	t, ok := r.Tokens[audience]
+	if !ok {
+		have := make([]string, 0, len(r.Tokens))
+		for a := range r.Tokens {
+			have = append(have, a)
+		}
+		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
+			"the driver supplied no service-account token for audience %q (it supplied %d: %q): add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver",
+			audience, len(have), have, audience)}
+	}
+	if !t.Expires.IsZero() && time.Now().After(t.Expires) {
+		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
+			"the service-account token for audience %q expired at %s: set requiresRepublish: true on the CSIDriver so the driver refreshes it",
+			audience, t.Expires.Format(time.RFC3339))}
+	}
+	return t.Token, nil
+}
+
+// Kind classifies auth failures so the caller can choose a status code.
+type Kind int
+
+const (
+	// KindConfig: the request asks for something not allowed or not possible.
+	KindConfig Kind = iota
+	// KindCredential: the pod's identity could not be turned into a credential.
+	KindCredential
+	// KindDenied: Vault refused the login.
+	KindDenied
+	// KindUnavailable: Vault or an identity endpoint could not be reached.
+	KindUnavailable
+)
+
+// Error is an auth failure with an explanation fit for the pod's events.
+type Error struct {
+	Kind Kind
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }

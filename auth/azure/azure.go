@@ -1,0 +1,220 @@
+// Package azure logs in to Vault's azure auth method with the requesting pod's
+// Azure identity: workload identity (the pod's service-account token exchanged
+// at Entra ID), aad-pod-identity (NMI), or — only where allowed — the node's
+// managed identity.
+package azure
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+)
+
+// Identity kinds, as in the azureIdentity parameter.
+const (
+	IdentityWorkload    = "workload"
+	IdentityManaged     = "managed"
+	IdentityPodIdentity = "podIdentity"
+)
+
+// Real Azure endpoints, the defaults.
+const (
+	DefaultIMDSEndpoint     = "http://169.254.169.254"
+	DefaultAuthorityHost    = "https://login.microsoftonline.com/"
+	DefaultNMIEndpoint      = "http://127.0.0.1:2579/host/token/"
+	DefaultWorkloadAudience = "api://AzureADTokenExchange"
+)
+
+// Config holds the provider-wide Azure settings (from flags).
+type Config struct {
+	IMDSEndpoint  string // IMDS base URL, default DefaultIMDSEndpoint
+	AuthorityHost string // Entra ID authority host, default DefaultAuthorityHost
+	NMIEndpoint   string // aad-pod-identity NMI token URL, default DefaultNMIEndpoint
+	// DefaultTenantID is used when the SecretProviderClass sets no tenantID.
+	DefaultTenantID string
+	// NodeIdentityNamespaces may use the node's managed identity ("*": all).
+	NodeIdentityNamespaces []string
+	// Timeout bounds each call to an identity endpoint.
+	Timeout time.Duration
+}
+
+// Method implements auth.Method for Vault's azure auth.
+type Method struct {
+	cfg        Config
+	httpClient *http.Client // for NMI and instance metadata
+	azTrans    policy.Transporter
+
+	mu       sync.Mutex
+	workload map[string]*workloadCredential
+	managed  map[string]azcore.TokenCredential
+	vm       *vmMetadataCache
+}
+
+// New returns a Method using cfg, with defaults filled in.
+func New(cfg Config) (*Method, error) {
+	if cfg.IMDSEndpoint == "" {
+		cfg.IMDSEndpoint = DefaultIMDSEndpoint
+	}
+	if cfg.AuthorityHost == "" {
+		cfg.AuthorityHost = DefaultAuthorityHost
+	}
+	if cfg.NMIEndpoint == "" {
+		cfg.NMIEndpoint = DefaultNMIEndpoint
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	for name, raw := range map[string]string{"IMDS endpoint": cfg.IMDSEndpoint, "authority host": cfg.AuthorityHost, "NMI endpoint": cfg.NMIEndpoint} {
+		if u, err := url.Parse(raw); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("azure %s %q is not a URL", name, raw)
+		}
+	}
+	if !strings.HasPrefix(cfg.AuthorityHost, "https://") {
+		return nil, fmt.Errorf("azure authority host %q must use https (Entra ID and azidentity require it)", cfg.AuthorityHost)
+	}
+	trans, err := newIMDSRewriter(cfg.IMDSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	m := &Method{
+		cfg:        cfg,
+		httpClient: &http.Client{Timeout: cfg.Timeout},
+		azTrans:    &http.Client{Transport: trans},
+		workload:   map[string]*workloadCredential{},
+		managed:    map[string]azcore.TokenCredential{},
+	}
+	m.vm = &vmMetadataCache{method: m}
+	return m, nil
+}
+
+// Principal names the Azure identity the pod logs in as, and enforces the
+// node-identity allowlist.
+func (m *Method) Principal(req *auth.Request) (string, error) {
+	a := req.Azure
+	switch a.Identity {
+	case IdentityWorkload:
+		tenant, err := m.tenant(req)
+		if err != nil {
+			return "", err
+		}
+		if req.Pod.Namespace == "" || req.Pod.ServiceAccount == "" {
+			return "", configError("workload identity needs the pod's namespace and service account in the mount request: set podInfoOnMount: true on the CSIDriver")
+		}
+		return fmt.Sprintf("workload:%s/%s as %s/%s", tenant, a.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount), nil
+	case IdentityManaged:
+		if !m.nodeIdentityAllowed(req.Pod.Namespace) {
+			return "", configError(fmt.Sprintf(
+				"azureIdentity %q logs in as the node's managed identity, which every pod on the node could use; "+
+					"this provider allows it only for namespaces in --allow-node-identity-namespaces (now %s), and namespace %q is not one: "+
+					"use azureIdentity workload, or ask the cluster admin to add the namespace",
+				IdentityManaged, m.allowlistText(), req.Pod.Namespace))
+		}
+		return "managed:" + orDefault(a.ClientID, "system-assigned"), nil
+	case IdentityPodIdentity:
+		if req.Pod.Namespace == "" || req.Pod.Name == "" {
+			return "", configError("podIdentity needs the pod's name and namespace in the mount request: set podInfoOnMount: true on the CSIDriver")
+		}
+		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, orDefault(a.ClientID, "default")), nil
+	}
+	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
+}
+
+// LoginData obtains an Azure access token for the identity and returns the
+// azure login body {role, jwt[, VM metadata]}.
+func (m *Method) LoginData(ctx context.Context, req *auth.Request) (map[string]any, error) {
+	if _, err := m.Principal(req); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	defer cancel()
+	var token string
+	var err error
+	switch req.Azure.Identity {
+	case IdentityWorkload:
+		token, err = m.workloadToken(ctx, req)
+	case IdentityManaged:
+		token, err = m.managedToken(ctx, req)
+	case IdentityPodIdentity:
+		token, err = m.podIdentityToken(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAudience(token, req.Azure.Resource); err != nil {
+		return nil, err
+	}
+	data := map[string]any{"role": req.Role, "jwt": token}
+	if req.Azure.VMMetadata {
+		if err := m.vm.addTo(ctx, data); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+func (m *Method) tenant(req *auth.Request) (string, error) {
+	if t := orDefault(req.Azure.TenantID, m.cfg.DefaultTenantID); t != "" {
+		return t, nil
+	}
+	return "", configError("workload identity needs a tenant: set the tenantID parameter, or start the provider with --azure-tenant-id")
+}
+
+func (m *Method) nodeIdentityAllowed(ns string) bool {
+	return ns != "" && (slices.Contains(m.cfg.NodeIdentityNamespaces, ns) || slices.Contains(m.cfg.NodeIdentityNamespaces, "*"))
+}
+
+func (m *Method) allowlistText() string {
+	if len(m.cfg.NodeIdentityNamespaces) == 0 {
+		return "empty"
+	}
+	return strings.Join(m.cfg.NodeIdentityNamespaces, ",")
+}
+
+// checkAudience compares the token's aud with what the Vault role expects, to
+// catch the trailing-slash trap before Vault refuses the login obscurely.
+func checkAudience(token, resource string) error {
+	claims, err := auth.Claims(token)
+	if err != nil {
+		return credentialError(fmt.Errorf("the Azure access token is not a JWT (%v)", err))
+	}
+	aud, _ := claims["aud"].(string)
+	if aud != resource {
+		return credentialError(fmt.Errorf(
+			"the Azure access token has aud %q but azureResource is %q: Vault's azure auth compares them exactly (mind the trailing slash); set azureResource to the resource in auth/<mount>/config",
+			aud, resource))
+	}
+	return nil
+}
+
+// scopeFor turns a resource into the v2 scope that yields exactly that
+// audience: "https://management.azure.com/" becomes
+// "https://management.azure.com//.default", which Entra ID and azidentity
+// turn back into the resource with its trailing slash.
+func scopeFor(resource string) string {
+	return resource + "/.default"
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func configError(msg string) error {
+	return &auth.Error{Kind: auth.KindConfig, Err: fmt.Errorf("%s", msg)}
+}
+
+func credentialError(err error) error {
+	return &auth.Error{Kind: auth.KindCredential, Err: err}
+}

@@ -1,0 +1,224 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/sync/singleflight"
+	"k8s.io/klog/v2"
+)
+
+// Manager logs in with the configured methods and caches Vault tokens per
+// identity. It is safe for concurrent use.
+type Manager struct {
+	methods map[string]Method
+	cache   bool
+	now     func() time.Time
+	group   singleflight.Group
+
+	mu     sync.Mutex
+	tokens map[string]*cachedToken
+}
+
+type cachedToken struct {
+	token     string
+	renewable bool
+	ttl       time.Duration // 0: never expires
+	expires   time.Time
+}
+
+// Options tune a Manager.
+type Options struct {
+	// DisableCache logs in on every call (for comparison benchmarks).
+	DisableCache bool
+}
+
+// NewManager returns a Manager that uses methods, keyed by method name.
+func NewManager(methods map[string]Method, opts Options) *Manager {
+	return &Manager{methods: methods, cache: !opts.DisableCache, now: time.Now, tokens: map[string]*cachedToken{}}
+}
+
+// Token returns a Vault token for req, logging in if no fresh token is cached.
+// client is a Vault client for req's address and namespace; its token is not used.
+func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request) (string, error) {
+	method, ok := m.methods[req.Method]
+	if !ok {
+		return "", &Error{Kind: KindConfig, Err: fmt.Errorf("auth method %q is not enabled in this provider", req.Method)}
+	}
+	principal, err := method.Principal(req)
+	if err != nil {
+		return "", err
+	}
+	key := cacheKey(req, principal)
+	if !m.cache {
+		t, err := m.login(ctx, client, method, req, principal)
+		if err != nil {
+			return "", err
+		}
+		return t.token, nil
+	}
+	if tok, ok := m.fresh(key); ok {
+		return tok, nil
+	}
+	v, err, _ := m.group.Do(key, func() (any, error) {
+		if tok, ok := m.fresh(key); ok {
+			return tok, nil
+		}
+		if tok, ok := m.renew(ctx, client, key, req); ok {
+			return tok, nil
+		}
+		t, err := m.login(ctx, client, method, req, principal)
+		if err != nil {
+			return "", err
+		}
+		m.store(key, t)
+		return t.token, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// Forget drops the cached token for req, after Vault refused it (403).
+func (m *Manager) Forget(req *Request) {
+	method, ok := m.methods[req.Method]
+	if !ok {
+		return
+	}
+	principal, err := method.Principal(req)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	delete(m.tokens, cacheKey(req, principal))
+	m.mu.Unlock()
+}
+
+// cacheKey covers everything that changes who logs in, or where.
+func cacheKey(req *Request, principal string) string {
+	k, _ := json.Marshal([]any{req.VaultAddress, req.VaultNamespace, req.Method, req.MountPath,
+		req.Role, req.Audience, req.Azure, principal})
+	return string(k)
+}
+
+// fresh returns a cached token with more than a fifth of its TTL left.
+func (m *Manager) fresh(key string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.tokens[key]
+	if !ok {
+		return "", false
+	}
+	if t.ttl == 0 || m.now().Add(t.ttl/5).Before(t.expires) {
+		return t.token, true
+	}
+	return "", false
+}
+
+func (m *Manager) store(key string, t *cachedToken) {
+	m.mu.Lock()
+	m.tokens[key] = t
+	m.mu.Unlock()
+}
+
+// renew extends a cached renewable token that is still valid. It reports false
+// when a fresh login is needed instead.
+func (m *Manager) renew(ctx context.Context, client *vault.Client, key string, req *Request) (string, bool) {
+	m.mu.Lock()
+	t, ok := m.tokens[key]
+	m.mu.Unlock()
+	if !ok || !t.renewable || !m.now().Before(t.expires) {
+		return "", false
+	}
+	c, err := client.Clone()
+	if err != nil {
+		return "", false
+	}
+	c.SetToken(t.token)
+	c.SetNamespace(req.VaultNamespace)
+	secret, err := c.Auth().Token().RenewSelfWithContext(ctx, int(t.ttl.Seconds()))
+	if err != nil || secret == nil || secret.Auth == nil {
+		klog.V(2).InfoS("token renewal failed, logging in again", "role", req.Role, "mount", req.MountPath, "err", err)
+		return "", false
+	}
+	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
+	if ttl < t.ttl/2 {
+		// Near its max TTL: renewing buys little, log in again.
+		return "", false
+	}
+	m.store(key, &cachedToken{token: t.token, renewable: secret.Auth.Renewable, ttl: ttl, expires: m.now().Add(ttl)})
+	klog.V(4).InfoS("renewed Vault token", "role", req.Role, "mount", req.MountPath, "ttl", ttl)
+	return t.token, true
+}
+
+// login performs POST auth/<mount>/login.
+func (m *Manager) login(ctx context.Context, client *vault.Client, method Method, req *Request, principal string) (*cachedToken, error) {
+	data, err := method.LoginData(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Clone()
+	if err != nil {
+		return nil, &Error{Kind: KindConfig, Err: fmt.Errorf("preparing Vault client: %w", err)}
+	}
+	c.ClearToken()
+	c.SetNamespace(req.VaultNamespace)
+	// Azure login failures come back as HTTP 500: never retry a login blindly.
+	c.SetMaxRetries(0)
+	path := "auth/" + req.MountPath + "/login"
+	secret, err := c.Logical().WriteWithContext(ctx, path, data)
+	if err != nil {
+		return nil, explainLoginError(req, principal, path, data, err)
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return nil, &Error{Kind: KindDenied, Err: fmt.Errorf("Vault answered the login at %s without a token", path)}
+	}
+	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
+	klog.V(2).InfoS("logged in to Vault", "mount", req.MountPath, "role", req.Role, "principal", principal,
+		"namespace", req.Pod.Namespace, "pod", req.Pod.Name, "ttl", ttl, "renewable", secret.Auth.Renewable)
+	return &cachedToken{token: secret.Auth.ClientToken, renewable: secret.Auth.Renewable, ttl: ttl, expires: m.now().Add(ttl)}, nil
+}
+
+func explainLoginError(req *Request, principal, path string, data map[string]any, err error) error {
+	var re *vault.ResponseError
+	if !errors.As(err, &re) {
+		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w", req.VaultAddress, "/v1/"+path, err)}
+	}
+	msg := fmt.Sprintf("Vault refused the %s login for role %q at %s (HTTP %d: %s) as %s",
+		req.Method, req.Role, path, re.StatusCode, vaultMessage(re), principal)
+	if jwt, ok := data["jwt"].(string); ok {
+		msg += "; the token sent has " + DescribeJWT(jwt)
+	}
+	msg += loginHint(req, re.StatusCode)
+	kind := KindDenied
+	if re.StatusCode == http.StatusServiceUnavailable || re.StatusCode == http.StatusTooManyRequests {
+		kind = KindUnavailable
+	}
+	return &Error{Kind: kind, Err: errors.New(msg)}
+}
+
+func vaultMessage(re *vault.ResponseError) string {
+	if len(re.Errors) == 0 {
+		return "no message"
+	}
+	return oneLine(fmt.Sprint(re.Errors))
+}
+
+func loginHint(req *Request, status int) string {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return " — Vault is sealed or unavailable"
+	case req.Method == MethodAzure:
+		return fmt.Sprintf(" — check that auth/%s/config has resource %q (must equal the token's aud exactly) and the tenant of the token, and that role %q lists the token's oid in bound_service_principal_ids",
+			req.MountPath, req.Azure.Resource, req.Role)
+	default:
+		return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
+	}
+}

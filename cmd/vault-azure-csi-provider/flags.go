@@ -1,0 +1,53 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+)
+
+type options struct {
+	endpoint        string
+	vaultAddr       string
+	vaultTimeout    time.Duration
+	logFormat       string
+	showVersion     bool
+	shutdownGrace   time.Duration
+	nodeIdentityNS  string
+	imdsEndpoint    string
+	authorityHost   string
+	nmiEndpoint     string
+	tenantID        string
+	disableCache    bool
+	maxObjectsBytes int
+}
+
+func registerFlags(fs *flag.FlagSet) *options {
+	o := &options{}
+	fs.StringVar(&o.endpoint, "endpoint", "/provider/vault-azure.sock", "unix socket to serve the driver on (the driver finds it as <providers dir>/<provider name>.sock)")
+	fs.StringVar(&o.vaultAddr, "vault-addr", "", "default Vault address for SecretProviderClasses without vaultAddress")
+	fs.DurationVar(&o.vaultTimeout, "vault-timeout", 30*time.Second, "timeout of each Vault request")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight mounts may take to finish")
+	fs.StringVar(&o.nodeIdentityNS, "allow-node-identity-namespaces", "", "comma-separated namespaces whose pods may log in as the node's managed identity (azureIdentity: managed); \"*\" allows all; default none")
+	fs.StringVar(&o.imdsEndpoint, "azure-imds-endpoint", azure.DefaultIMDSEndpoint, "Azure Instance Metadata Service base URL")
+	fs.StringVar(&o.authorityHost, "azure-authority-host", azure.DefaultAuthorityHost, "Entra ID authority host (https), e.g. https://login.microsoftonline.us/ for US Government")
+	fs.StringVar(&o.nmiEndpoint, "azure-nmi-endpoint", azure.DefaultNMIEndpoint, "aad-pod-identity NMI token URL")
+	fs.StringVar(&o.tenantID, "azure-tenant-id", "", "default Entra tenant for workload identity when a SecretProviderClass sets no tenantID")
+	fs.BoolVar(&o.disableCache, "disable-token-cache", false, "log in to Vault on every mount (for comparison only)")
+	fs.IntVar(&o.maxObjectsBytes, "max-mount-bytes", 4<<20, "largest total size of the files of one mount")
+	return o
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+// Command vault-azure-csi-provider is a Secrets Store CSI Driver provider that
+// mounts HashiCorp Vault secrets, logging in with the pod's Azure identity.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("vault-azure-csi-provider", flag.ContinueOnError)
+	opts := registerFlags(fs)
+	klog.InitFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if opts.showVersion {
+		fmt.Println(version)
+		return 0
+	}
+	if err := setupLogging(opts.logFormat); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer klog.Flush()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, opts); err != nil {
+		klog.ErrorS(err, "provider failed")
+		return 1
+	}
+	return 0
+}
