@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRequestTokenFor(t *testing.T) {
+	future := time.Now().Add(time.Hour)
+	past := time.Now().Add(-time.Minute)
+	tests := []struct {
+		name      string
+		tokens    map[string]ServiceAccountToken
+		audience  string
+		wantToken string
+		wantErr   []string
+		notInErr  []string
+	}{
+		{
+			name:      "present, no expiry",
+			tokens:    map[string]ServiceAccountToken{"vault": {Token: "t-vault"}},
+			audience:  "vault",
+			wantToken: "t-vault",
+		},
+		{
+			name:      "present, not yet expired",
+			tokens:    map[string]ServiceAccountToken{"vault": {Token: "t-vault", Expires: future}, "api://AzureADTokenExchange": {Token: "t-az"}},
+			audience:  "api://AzureADTokenExchange",
+			wantToken: "t-az",
+		},
+		{
+			name:     "no tokens at all",
+			tokens:   nil,
+			audience: "api://AzureADTokenExchange",
+			wantErr:  []string{`audience "api://AzureADTokenExchange"`, "supplied 0", "tokenRequests", "{audience: \"api://AzureADTokenExchange\"}", "CSIDriver"},
+		},
+		{
+			name:     "other audiences only",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: "secret-1"}, "sts.amazonaws.com": {Token: "secret-2"}},
+			audience: "api://AzureADTokenExchange",
+			wantErr:  []string{`audience "api://AzureADTokenExchange"`, "supplied 2", `["sts.amazonaws.com" "vault"]`, "tokenRequests"},
+			notInErr: []string{"secret-1", "secret-2"},
+		},
+		{
+			name:     "expired",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: "secret-1", Expires: past}},
+			audience: "vault",
+			wantErr:  []string{`audience "vault"`, "expired at " + past.Format(time.RFC3339), "requiresRepublish: true"},
+			notInErr: []string{"secret-1"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Request{Tokens: tc.tokens}
+			got, err := r.TokenFor(tc.audience)
+			if tc.wantErr == nil {
+				if err != nil || got != tc.wantToken {
+					t.Fatalf("TokenFor = %q, %v; want %q", got, err, tc.wantToken)
+				}
+				return
+			}
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Kind != KindCredential {
+				t.Fatalf("want *auth.Error KindCredential, got %T %v", err, err)
+			}
+			if got != "" {
+				t.Errorf("token %q returned with an error", got)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q: %v", w, err)
+				}
+			}
+			for _, w := range tc.notInErr {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error leaks %q: %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// The list of supplied audiences is sorted, so the same failure always gives
+// the same message (Kubernetes aggregates events by message).
+func TestRequestTokenForMessageIsStable(t *testing.T) {
+	r := &Request{Tokens: map[string]ServiceAccountToken{}}
+	for i := range 8 {
+		r.Tokens[fmt.Sprintf("aud-%d", i)] = ServiceAccountToken{Token: "x"}
+	}
+	_, first := r.TokenFor("vault")
+	for range 20 {
+		if _, err := r.TokenFor("vault"); err.Error() != first.Error() {
+			t.Fatalf("messages differ:\n%v\n%v", first, err)
+		}
+	}
+}
+
+func TestErrorUnwraps(t *testing.T) {
+	cause := errors.New("root cause")
+	err := fmt.Errorf("mount: %w", &Error{Kind: KindUnavailable, Err: fmt.Errorf("dial: %w", cause)})
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Kind != KindUnavailable {
+		t.Fatalf("errors.As failed on %v", err)
+	}
+	if !errors.Is(err, cause) {
+		t.Errorf("auth.Error does not unwrap to its cause")
+	}
+	if ae.Error() != "dial: root cause" {
+		t.Errorf("Error() = %q, want the wrapped message unchanged", ae.Error())
+	}
+}
