@@ -9,6 +9,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -76,6 +77,7 @@ func (r *Request) TokenFor(audience string) (string, error) {
 		for a := range r.Tokens {
 			have = append(have, a)
 		}
+		slices.Sort(have) // a stable message: Kubernetes aggregates events by message
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
 			"the driver supplied no service-account token for audience %q (it supplied %d: %q): add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver",
 			audience, len(have), have, audience)}

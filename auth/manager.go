@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -198,23 +200,29 @@ func explainLoginError(req *Request, principal, path string, data map[string]any
 	}
 	msg += loginHint(req, re.StatusCode)
 	kind := KindDenied
-	if re.StatusCode == http.StatusServiceUnavailable || re.StatusCode == http.StatusTooManyRequests {
+	switch re.StatusCode {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
+		// Sealed, rate limited, or a proxy in front of Vault could not reach it.
 		kind = KindUnavailable
 	}
 	return &Error{Kind: kind, Err: errors.New(msg)}
 }
 
 func vaultMessage(re *vault.ResponseError) string {
-	if len(re.Errors) == 0 {
+	// An empty or non-JSON body gives Errors [""]: say so instead of "[]".
+	msgs := slices.DeleteFunc(slices.Clone(re.Errors), func(m string) bool { return strings.TrimSpace(m) == "" })
+	if len(msgs) == 0 {
 		return "no message"
 	}
-	return oneLine(fmt.Sprint(re.Errors))
+	return oneLine(fmt.Sprint(msgs))
 }
 
 func loginHint(req *Request, status int) string {
 	switch {
 	case status == http.StatusServiceUnavailable:
 		return " — Vault is sealed or unavailable"
+	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		return " — a proxy or load balancer in front of Vault could not reach it"
 	case req.Method == MethodAzure:
 		return fmt.Sprintf(" — check that auth/%s/config has resource %q (must equal the token's aud exactly) and the tenant of the token, and that role %q lists the token's oid in bound_service_principal_ids",
 			req.MountPath, req.Azure.Resource, req.Role)

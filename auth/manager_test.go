@@ -373,8 +373,8 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 		{"500 without message", MethodAzure, 500, nil, KindDenied, []string{"HTTP 500", "no message"}},
 		{"503 sealed", MethodAzure, 503, []string{"Vault is sealed"}, KindUnavailable, []string{"HTTP 503", "Vault is sealed", "sealed or unavailable"}},
 		{"429 rate limited", MethodAzure, 429, []string{"request path \"auth/azure/login\": rate limit quota exceeded"}, KindUnavailable, []string{"HTTP 429", "rate limit"}},
-		{"502 from a proxy", MethodAzure, 502, nil, KindUnavailable, []string{"HTTP 502"}},
-		{"504 from a proxy", MethodAzure, 504, nil, KindUnavailable, []string{"HTTP 504"}},
+		{"502 from a proxy", MethodAzure, 502, nil, KindUnavailable, []string{"HTTP 502", "no message", "proxy or load balancer"}},
+		{"504 from a proxy", MethodAzure, 504, nil, KindUnavailable, []string{"HTTP 504", "proxy or load balancer"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

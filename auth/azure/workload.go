@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
@@ -76,12 +77,16 @@ func (m *Method) workloadCredentialFor(tenant string, req *auth.Request) (*workl
 }
 
 // isPublicAuthority reports whether host is a known Azure cloud's authority,
-// for which Entra instance discovery works.
+// for which Entra instance discovery works. It compares the URL's host name
+// exactly: "https://login.microsoftonline.com.example/" is not one.
 func isPublicAuthority(host string) bool {
-	for _, h := range []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"} {
-		if strings.Contains(host, "://"+h) {
-			return true
-		}
+	u, err := url.Parse(host)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(u.Hostname()) {
+	case "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn":
+		return true
 	}
 	return false
 }

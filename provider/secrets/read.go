@@ -55,11 +55,20 @@ func (r *Reader) Read(ctx context.Context, client *vault.Client, req Request) (*
 	if err != nil {
 		return nil, vaultError(req.Method, path, err)
 	}
-	if secret == nil || secret.Data == nil {
+	if secret == nil || secret.Data == nil || deletedKVv2(secret) {
 		return nil, &Error{Method: req.Method, Path: path, Status: http.StatusNotFound,
 			Message: "no secret at this path (for KV v2 check the mount and that the secret has a current version)"}
 	}
 	return secret, nil
+}
+
+// deletedKVv2 recognises KV v2's answer for a deleted or destroyed version:
+// Vault sends HTTP 404 with the version's metadata and "data": null, and the
+// API client returns that as a secret instead of an error.
+func deletedKVv2(s *vault.Secret) bool {
+	d, hasData := s.Data["data"]
+	_, hasMeta := s.Data["metadata"].(map[string]any)
+	return hasData && d == nil && hasMeta
 }
 
 // Error is a failed Vault request: path, HTTP status and Vault's message.

@@ -1,0 +1,135 @@
+package serviceaccount
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+)
+
+var _ auth.Method = Method{}
+
+func tokens(auds ...string) map[string]auth.ServiceAccountToken {
+	m := map[string]auth.ServiceAccountToken{}
+	for _, a := range auds {
+		m[a] = auth.ServiceAccountToken{Token: "jwt-for-" + a}
+	}
+	return m
+}
+
+func request(audience string, toks map[string]auth.ServiceAccountToken) *auth.Request {
+	return &auth.Request{
+		Method: auth.MethodKubernetes, MountPath: "kubernetes", Role: "db-reader", Audience: audience,
+		Pod:    auth.Pod{Namespace: "shop", Name: "web-0", ServiceAccount: "web"},
+		Tokens: toks,
+	}
+}
+
+func TestAudienceSelection(t *testing.T) {
+	tests := []struct {
+		name          string
+		audience      string
+		tokens        map[string]auth.ServiceAccountToken
+		wantPrincipal string
+		wantJWT       string
+		wantErr       []string
+	}{
+		{"explicit audience", "vault-east", tokens("vault", "vault-east"),
+			"serviceaccount:shop/web (audience vault-east)", "jwt-for-vault-east", nil},
+		{"single token, no audience set", "", tokens("https://kubernetes.default.svc"),
+			"serviceaccount:shop/web (audience https://kubernetes.default.svc)", "jwt-for-https://kubernetes.default.svc", nil},
+		{"several tokens, default audience among them", "", tokens("api://AzureADTokenExchange", "vault"),
+			"serviceaccount:shop/web (audience vault)", "jwt-for-vault", nil},
+		{"no tokens", "", nil, "", "",
+			[]string{"no service-account token", "tokenRequests", `{audience: "vault"}`, "audience parameter"}},
+		{"explicit audience not supplied", "vault-east", tokens("vault"),
+			"serviceaccount:shop/web (audience vault-east)", "", []string{`audience "vault-east"`, `["vault"]`, "tokenRequests"}},
+		{"several tokens, default audience missing", "", tokens("a", "b"),
+			"serviceaccount:shop/web (audience vault)", "", []string{`audience "vault"`, `["a" "b"]`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request(tc.audience, tc.tokens)
+			principal, perr := Method{}.Principal(req)
+			data, lerr := Method{}.LoginData(context.Background(), req)
+
+			if tc.wantPrincipal != "" {
+				if perr != nil || principal != tc.wantPrincipal {
+					t.Errorf("Principal = %q, %v; want %q", principal, perr, tc.wantPrincipal)
+				}
+			} else if perr == nil {
+				t.Errorf("Principal = %q, want an error", principal)
+			}
+
+			if tc.wantErr == nil {
+				if lerr != nil {
+					t.Fatalf("LoginData: %v", lerr)
+				}
+				if len(data) != 2 || data["role"] != "db-reader" || data["jwt"] != tc.wantJWT {
+					t.Errorf("LoginData = %v, want {role: db-reader, jwt: %s}", data, tc.wantJWT)
+				}
+				return
+			}
+			var ae *auth.Error
+			if !errors.As(lerr, &ae) || ae.Kind != auth.KindCredential {
+				t.Fatalf("LoginData error = %T %v, want auth.Error KindCredential", lerr, lerr)
+			}
+			if data != nil {
+				t.Errorf("data %v returned with an error", data)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(lerr.Error(), w) {
+					t.Errorf("error does not contain %q: %v", w, lerr)
+				}
+			}
+			if strings.Contains(lerr.Error(), "jwt-for-") {
+				t.Errorf("error leaks a token: %v", lerr)
+			}
+		})
+	}
+}
+
+func TestPrincipalNeedsPodInfo(t *testing.T) {
+	for _, pod := range []auth.Pod{{Namespace: "shop"}, {ServiceAccount: "web"}, {}} {
+		req := request("vault", tokens("vault"))
+		req.Pod = pod
+		_, err := Method{}.Principal(req)
+		var ae *auth.Error
+		if !errors.As(err, &ae) || ae.Kind != auth.KindConfig || !strings.Contains(err.Error(), "podInfoOnMount") {
+			t.Errorf("pod %+v: got %v, want a KindConfig error about podInfoOnMount", pod, err)
+		}
+	}
+}
+
+// Two service accounts in one namespace, or one name in two namespaces, are
+// different principals (the Manager keys its token cache by principal).
+func TestPrincipalDistinguishesServiceAccounts(t *testing.T) {
+	seen := map[string]bool{}
+	for _, pod := range []auth.Pod{
+		{Namespace: "shop", ServiceAccount: "web"},
+		{Namespace: "shop", ServiceAccount: "batch"},
+		{Namespace: "billing", ServiceAccount: "web"},
+	} {
+		req := request("vault", tokens("vault"))
+		req.Pod = pod
+		p, err := Method{}.Principal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Errorf("principal %q repeated for %+v", p, pod)
+		}
+		seen[p] = true
+	}
+}
+
+func TestLoginDataRefusesExpiredToken(t *testing.T) {
+	req := request("vault", map[string]auth.ServiceAccountToken{"vault": {Token: "old", Expires: time.Now().Add(-time.Second)}})
+	_, err := Method{}.LoginData(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("got %v, want an expiry error", err)
+	}
+}
