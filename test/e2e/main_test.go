@@ -1,0 +1,82 @@
+// Package e2e runs the provider binary in the hermetic world and mounts
+// volumes through the driver's own client code, as the CSI driver would.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
+	"github.com/vaultazure/vault-azure-csi-provider/test/world"
+)
+
+var (
+	theWorld *world.World
+	prov     *world.Provider
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	w, err := world.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the world:", err)
+		return 1
+	}
+	defer w.Close()
+	theWorld = w
+	p, err := w.StartProvider("--allow-node-identity-namespaces=ops", "-v=5")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the provider:", err)
+		return 1
+	}
+	prov = p
+	code := m.Run()
+	if err := p.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "provider did not stop cleanly:", err)
+		code = 1
+	}
+	if refused := w.Proxy.Refused(); len(refused) > 0 {
+		fmt.Fprintln(os.Stderr, "something tried to reach real hosts:", refused)
+		code = 1
+	}
+	return code
+}
+
+// mount mounts spc for pod through the provider p and returns the volume
+// and object versions.
+func mount(t *testing.T, p *world.Provider, spc *driver.SecretProviderClass, pod world.Pod, current map[string]string) (*driver.Volume, map[string]string, error) {
+	t.Helper()
+	v, err := theWorld.Volume(spc, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions, err := mountVolume(t, p, v, current)
+	return v, versions, err
+}
+
+func mountVolume(t *testing.T, p *world.Provider, v *driver.Volume, current map[string]string) (map[string]string, error) {
+	t.Helper()
+	c, err := driver.Dial(p.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return c.Mount(ctx, v, current)
+}
+
+func readFile(t *testing.T, v *driver.Volume, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(v.TargetPath + "/" + name)
+	if err != nil {
+		t.Fatalf("reading mounted %s: %v", name, err)
+	}
+	return string(b)
+}
