@@ -98,13 +98,19 @@ func step(s string) { fmt.Printf("\n==> %s\n", s) }
 
 func printTree(root string) error {
 	step("Files the driver wrote (" + root + ")")
+	// The driver's atomic writer keeps the files in ..data (a symlink to a
+	// timestamped directory) and links each top-level name to it.
+	data, err := filepath.EvalSymlinks(filepath.Join(root, "..data"))
+	if err != nil {
+		return err
+	}
 	var lines []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(root, path)
-		if rel == "." || strings.HasPrefix(rel, "..") || d.IsDir() {
+		rel, _ := filepath.Rel(data, path)
+		if d.IsDir() {
 			return nil
 		}
 		fi, err := os.Stat(path)
@@ -115,11 +121,13 @@ func printTree(root string) error {
 		if err != nil {
 			return err
 		}
-		lines = append(lines, fmt.Sprintf("   %s  %-16s %s", fi.Mode().Perm(), rel, preview(b)))
+		lines = append(lines, fmt.Sprintf("%-16s %s  %s", rel, fi.Mode().Perm(), preview(b)))
 		return nil
 	})
 	sort.Strings(lines)
-	fmt.Println(strings.Join(lines, "\n"))
+	for _, l := range lines {
+		fmt.Println("   " + l)
+	}
 	return err
 }
 
