@@ -28,6 +28,9 @@ type Manager struct {
 	tokens map[string]*cachedToken
 }
 
+// sharedLoginTimeout bounds a login that several mounts wait for.
+const sharedLoginTimeout = 60 * time.Second
+
 type cachedToken struct {
 	token     string
 	renewable bool
@@ -68,24 +71,38 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 	if tok, ok := m.fresh(key); ok {
 		return tok, nil
 	}
-	v, err, _ := m.group.Do(key, func() (any, error) {
-		if tok, ok := m.fresh(key); ok {
-			return tok, nil
-		}
-		if tok, ok := m.renew(ctx, client, key, req); ok {
-			return tok, nil
-		}
-		t, err := m.login(ctx, client, method, req, principal)
-		if err != nil {
-			return "", err
-		}
-		m.store(key, t)
-		return t.token, nil
+	ch := m.group.DoChan(key, func() (any, error) {
+		// Callers share this login: one caller giving up must not fail the
+		// others, so the login runs on its own deadline.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedLoginTimeout)
+		defer cancel()
+		return m.refresh(lctx, client, method, req, key, principal)
 	})
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	}
+}
+
+// refresh returns a cached, renewed or new token for key.
+func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Method, req *Request, key, principal string) (string, error) {
+	if tok, ok := m.fresh(key); ok {
+		return tok, nil
+	}
+	if tok, ok := m.renew(ctx, client, key, req); ok {
+		return tok, nil
+	}
+	t, err := m.login(ctx, client, method, req, principal)
 	if err != nil {
 		return "", err
 	}
-	return v.(string), nil
+	m.store(key, t)
+	return t.token, nil
 }
 
 // Forget drops the cached token for req, after Vault refused it (403).

@@ -46,7 +46,7 @@ func (p *Params) parseAzure(attrs map[string]string) error {
 	if a.Identity == IdentityWorkload && a.ClientID == "" {
 		return invalid("clientID", "is required for azureIdentity workload: set it to the client ID of the user-assigned managed identity (or app) that has a federated credential for this pod's service account")
 	}
-	if err := checkURL(a.Resource); err != nil {
+	if err := checkResourceURI(a.Resource); err != nil {
 		return invalid("azureResource", "%q %v: set it to the resource configured in Vault's auth/azure/config (default %s)", short(a.Resource), err, DefaultAzureResource)
 	}
 	if a.VMMetadata && a.Identity != IdentityManaged {
@@ -102,6 +102,19 @@ func checkURL(raw string) error {
 	}
 	if u.Host == "" {
 		return fmt.Errorf("has no host")
+	}
+	return nil
+}
+
+// checkResourceURI accepts an Entra resource: an https URL or an application
+// ID URI such as api://<guid>.
+func checkResourceURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+		return fmt.Errorf("is not a resource URI (https://… or api://…)")
+	}
+	if strings.ContainsAny(raw, " \t\n") {
+		return fmt.Errorf("contains white space")
 	}
 	return nil
 }

@@ -188,3 +188,16 @@ func TestParseRejectsNonJSONAttributes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAcceptsAppIDURIResource(t *testing.T) {
+	for _, res := range []string{"api://7d1e2f3a-0000-4000-8000-000000000001", "https://management.azure.com/", "https://vault.example.com"} {
+		p, err := Parse(attrsJSON(t, base(map[string]string{"azureResource": res})), "/t", "420")
+		if err != nil {
+			t.Errorf("azureResource %q refused: %v", res, err)
+			continue
+		}
+		if p.Azure.Resource != res {
+			t.Errorf("resource = %q, want %q", p.Azure.Resource, res)
+		}
+	}
+}

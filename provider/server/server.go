@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -59,7 +60,11 @@ func Listen(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("removing stale socket %q: %w", path, err)
 		}
 	}
+	// Create the socket owner-only from the start (no window with the
+	// umask's mode), then make sure of it.
+	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %q: %w", path, err)
 	}

@@ -14,6 +14,7 @@ import (
 // capability is a bit set of Vault ACL capabilities.
 type capability uint32
 
+// The capabilities of Vault policies.
 const (
 	capDeny capability = 1 << iota
 	capCreate
@@ -27,6 +28,7 @@ const (
 	capRecover
 )
 
+// capabilityNames maps policy capability names to bits.
 var capabilityNames = map[string]capability{
 	"deny": capDeny, "create": capCreate, "read": capRead, "update": capUpdate, "delete": capDelete,
 	"list": capList, "sudo": capSudo, "patch": capPatch, "subscribe": capSubscribe, "recover": capRecover,
@@ -72,6 +74,7 @@ type pathRuleHCL struct {
 	Capabilities []string `hcl:"capabilities"`
 }
 
+// validPathKeys are the keys Vault accepts in a path block.
 var validPathKeys = []string{
 	"comment", "policy", "capabilities", "allowed_parameters", "denied_parameters", "required_parameters",
 	"min_wrapping_ttl", "max_wrapping_ttl", "mfa_methods", "control_group", "subscribe_event_types",
@@ -167,6 +170,7 @@ func newACL(policies []*policy) *acl {
 	return a
 }
 
+// mergeCaps unions capabilities; deny anywhere makes the result deny only.
 func mergeCaps(old, add capability) capability {
 	if (old|add)&capDeny != 0 {
 		return capDeny

@@ -30,8 +30,10 @@ type leaseStore struct {
 	byID map[string]*lease
 }
 
+// newLeaseStore returns an empty lease store.
 func newLeaseStore() *leaseStore { return &leaseStore{byID: map[string]*lease{}} }
 
+// add stores a lease.
 func (ls *leaseStore) add(l *lease) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -75,10 +77,12 @@ func (ls *leaseStore) remove(ns, id string) *lease {
 	return l
 }
 
+// removeMount removes and returns the leases of a mount.
 func (ls *leaseStore) removeMount(m *mount) []*lease {
 	return ls.removeWhere(func(l *lease) bool { return l.mount == m })
 }
 
+// expire removes and returns the leases expired at now.
 func (ls *leaseStore) expire(now time.Time) []*lease {
 	return ls.removeWhere(func(l *lease) bool { return !now.Before(l.expires) })
 }

@@ -162,6 +162,7 @@ func reservedMountPath(p string) bool {
 	return false
 }
 
+// checkMountConflict is mountConflict under the read lock.
 func (s *Server) checkMountConflict(n *namespace, p string) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

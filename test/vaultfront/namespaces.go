@@ -23,6 +23,7 @@ var reservedNamespaceNames = map[string]bool{
 	"sys": true, "auth": true, "audit": true, "cubbyhole": true, "identity": true, "root": true,
 }
 
+// namespaceNameRe is what a namespace name may contain.
 var namespaceNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // normalizeNamespace trims spaces and slashes: " a/b/ " becomes "a/b";
@@ -49,6 +50,7 @@ func (s *Server) ensureNamespace(ns string) (*namespace, error) {
 	return s.ensureNamespaceLocked(normalizeNamespace(ns))
 }
 
+// ensureNamespaceLocked is ensureNamespace with Server.mu held.
 func (s *Server) ensureNamespaceLocked(p string) (*namespace, error) {
 	if n := s.namespaces[p]; n != nil {
 		return n, nil

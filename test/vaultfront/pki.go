@@ -67,6 +67,7 @@ func pkiFactory(ctx context.Context, conf *logical.BackendConfig) (logical.Backe
 	return b, nil
 }
 
+// pathRoles is roles/<name>: create, update, read and delete roles.
 func (b *pkiBackend) pathRoles() *framework.Path {
 	return &framework.Path{
 		Pattern: "roles/" + framework.GenericNameRegex("name"),
@@ -98,6 +99,7 @@ func (b *pkiBackend) pathRoles() *framework.Path {
 	}
 }
 
+// pathRoleList is LIST roles/.
 func (b *pkiBackend) pathRoleList() *framework.Path {
 	return &framework.Path{
 		Pattern: "roles/?$",
@@ -127,6 +129,7 @@ func (b *pkiBackend) role(ctx context.Context, s logical.Storage, name string) (
 	return &r, nil
 }
 
+// writeRole stores a role from its fields.
 func (b *pkiBackend) writeRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	r := &pkiRole{
 		AllowedDomains:   d.Get("allowed_domains").([]string),
@@ -157,6 +160,7 @@ func (b *pkiBackend) writeRole(ctx context.Context, req *logical.Request, d *fra
 	return nil, nil
 }
 
+// readRole returns a role's settings.
 func (b *pkiBackend) readRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	r, err := b.role(ctx, req.Storage, d.Get("name").(string))
 	if err != nil || r == nil {
@@ -171,6 +175,7 @@ func (b *pkiBackend) readRole(ctx context.Context, req *logical.Request, d *fram
 	}}, nil
 }
 
+// deleteRole removes a role.
 func (b *pkiBackend) deleteRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	if err := req.Storage.Delete(ctx, "role/"+d.Get("name").(string)); err != nil {
 		return nil, fmt.Errorf("delete role: %w", err)
@@ -178,6 +183,7 @@ func (b *pkiBackend) deleteRole(ctx context.Context, req *logical.Request, d *fr
 	return nil, nil
 }
 
+// pathCA is ca (DER) and ca/pem (PEM): the CA certificate, raw.
 func (b *pkiBackend) pathCA() *framework.Path {
 	return &framework.Path{
 		Pattern: "ca(/pem)?",
@@ -196,6 +202,7 @@ func (b *pkiBackend) pathCA() *framework.Path {
 	}
 }
 
+// pathCert is cert/ca and cert/<serial>.
 func (b *pkiBackend) pathCert() *framework.Path {
 	return &framework.Path{
 		Pattern: "cert/(?P<serial>[0-9A-Za-z:-]+)",

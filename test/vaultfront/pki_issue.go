@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// pathIssue is issue/<role>: a new key and certificate under a lease.
 func (b *pkiBackend) pathIssue() *framework.Path {
 	return &framework.Path{
 		Pattern: "issue/" + framework.GenericNameRegex("role"),

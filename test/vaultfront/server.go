@@ -19,6 +19,7 @@ import (
 // Version is what sys/health and the backends' system view report.
 const Version = "1.21.4-front"
 
+// Defaults of the server.
 const (
 	// defaultLeaseTTL is the default TTL of tokens and leases on every mount.
 	defaultLeaseTTL = time.Hour
@@ -120,6 +121,7 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// serve runs the HTTP server until Close.
 func (s *Server) serve() {
 	defer s.done.Done()
 	if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

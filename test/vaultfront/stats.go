@@ -36,6 +36,7 @@ type statsCollector struct {
 	byPath map[string]int64
 }
 
+// newStatsCollector returns zeroed counters.
 func newStatsCollector() *statsCollector { return &statsCollector{byPath: map[string]int64{}} }
 
 // record counts one request.
@@ -109,6 +110,7 @@ type faultSet struct {
 	faults []*activeFault
 }
 
+// activeFault is an injected fault and how many uses it has left.
 type activeFault struct {
 	Fault
 	remaining int

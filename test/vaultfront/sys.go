@@ -78,8 +78,13 @@ func (s *Server) handleSys(w http.ResponseWriter, rc *reqCtx) {
 	c := &sysCall{rc: rc, tok: t, op: op, sub: sub, data: data}
 	fn, sudo := s.sysHandlerFor(sub)
 	if strings.HasPrefix(sub, "internal/ui/mounts/") {
-		fn, sudo = s.sysUIMount, false
-	} else if err := s.checkACL(rc, t, op, rc.path, sudo); err != nil {
+		fn = s.sysUIMount
+	}
+	// internal/ui/mounts does its own check: any access under a mount will do.
+	if !strings.HasPrefix(sub, "internal/ui/mounts") {
+		err = s.checkACL(rc, t, op, rc.path, sudo)
+	}
+	if err != nil {
 		respondError(w, http.StatusForbidden, err)
 		return
 	}
@@ -90,6 +95,9 @@ func (s *Server) handleSys(w http.ResponseWriter, rc *reqCtx) {
 	resp, err := fn(rc.r.Context(), c)
 	if respondBackendError(w, &logical.Request{Operation: op}, resp, err) {
 		return
+	}
+	if resp != nil {
+		resp.MountType = "system"
 	}
 	if resp != nil && (sub == "mounts" || sub == "auth") && op == logical.ReadOperation {
 		httpResp := logical.LogicalResponseToHTTPResponse(resp)

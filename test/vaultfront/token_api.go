@@ -28,6 +28,7 @@ type tokenEndpoint struct {
 	fn  func(s *Server, ctx context.Context, c *tokenCall) (*logical.Response, error)
 }
 
+// Operations the token endpoints accept.
 var (
 	opsRead   = []logical.Operation{logical.ReadOperation, logical.UpdateOperation}
 	opsUpdate = []logical.Operation{logical.UpdateOperation}
@@ -76,18 +77,24 @@ func (s *Server) handleTokenAPI(w http.ResponseWriter, rc *reqCtx) {
 	if respondBackendError(w, req, resp, err) {
 		return
 	}
+	if resp != nil {
+		resp.MountType = "token"
+	}
 	respondLogical(w, rc.id, resp)
 }
 
+// tokenLookupSelf answers auth/token/lookup-self.
 func (s *Server) tokenLookupSelf(_ context.Context, c *tokenCall) (*logical.Response, error) {
 	return &logical.Response{Data: c.tok.lookupData(time.Now())}, nil
 }
 
+// tokenRevokeSelf answers auth/token/revoke-self: the token and its leases go.
 func (s *Server) tokenRevokeSelf(_ context.Context, c *tokenCall) (*logical.Response, error) {
 	s.revokeToken(c.tok.id)
 	return nil, nil
 }
 
+// tokenRenewSelf answers auth/token/renew-self {increment}.
 func (s *Server) tokenRenewSelf(ctx context.Context, c *tokenCall) (*logical.Response, error) {
 	return s.renewTokenWithIncrement(ctx, c, c.tok)
 }
@@ -112,6 +119,7 @@ func (s *Server) targetToken(c *tokenCall) (*token, error) {
 	return &t, nil
 }
 
+// tokenLookup answers auth/token/lookup {token} and lookup-accessor {accessor}.
 func (s *Server) tokenLookup(_ context.Context, c *tokenCall) (*logical.Response, error) {
 	t, err := s.targetToken(c)
 	if err != nil {
@@ -124,6 +132,7 @@ func (s *Server) tokenLookup(_ context.Context, c *tokenCall) (*logical.Response
 	return &logical.Response{Data: data}, nil
 }
 
+// tokenRevoke answers auth/token/revoke {token} and revoke-accessor {accessor}.
 func (s *Server) tokenRevoke(_ context.Context, c *tokenCall) (*logical.Response, error) {
 	t, err := s.targetToken(c)
 	if err != nil {
@@ -133,6 +142,7 @@ func (s *Server) tokenRevoke(_ context.Context, c *tokenCall) (*logical.Response
 	return nil, nil
 }
 
+// tokenRenew answers auth/token/renew {token, increment}.
 func (s *Server) tokenRenew(ctx context.Context, c *tokenCall) (*logical.Response, error) {
 	t, err := s.targetToken(c)
 	if err != nil {

@@ -45,6 +45,7 @@ type tokenStore struct {
 	byAccessor map[string]string
 }
 
+// newTokenStore returns an empty token store.
 func newTokenStore() *tokenStore {
 	return &tokenStore{byID: map[string]*token{}, byAccessor: map[string]string{}}
 }
@@ -88,6 +89,7 @@ func (ts *tokenStore) remove(id string) bool {
 	return ts.removeLocked(id)
 }
 
+// removeLocked deletes a token; ts.mu is held.
 func (ts *tokenStore) removeLocked(id string) bool {
 	t := ts.byID[id]
 	if t == nil {
@@ -288,6 +290,7 @@ type entityStore struct {
 	ids map[string]string
 }
 
+// newEntityStore returns an empty entity store.
 func newEntityStore() *entityStore { return &entityStore{ids: map[string]string{}} }
 
 // idFor returns the entity id of an alias on a mount, creating it.
