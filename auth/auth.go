@@ -48,9 +48,12 @@ type Azure struct {
 type Request struct {
 	VaultAddress   string
 	VaultNamespace string
-	Method         string
-	MountPath      string
-	Role           string
+	// Connection identifies the TLS settings used to reach Vault: a token is
+	// only reused over the same kind of connection it was obtained on.
+	Connection string
+	Method     string
+	MountPath  string
+	Role       string
 	// Audience of the service-account token to use; empty means the method's default.
 	Audience string
 	Azure    Azure

@@ -122,7 +122,7 @@ func (m *Manager) Forget(req *Request) {
 
 // cacheKey covers everything that changes who logs in, or where.
 func cacheKey(req *Request, principal string) string {
-	k, _ := json.Marshal([]any{req.VaultAddress, req.VaultNamespace, req.Method, req.MountPath,
+	k, _ := json.Marshal([]any{req.VaultAddress, req.Connection, req.VaultNamespace, req.Method, req.MountPath,
 		req.Role, req.Audience, req.Azure, principal})
 	return string(k)
 }
@@ -208,7 +208,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 func explainLoginError(req *Request, principal, path string, data map[string]any, err error) error {
 	var re *vault.ResponseError
 	if !errors.As(err, &re) {
-		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w", req.VaultAddress, "/v1/"+path, err)}
+		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, TLSHint(err.Error()))}
 	}
 	msg := fmt.Sprintf("Vault refused the %s login for role %q at %s (HTTP %d: %s) as %s",
 		req.Method, req.Role, path, re.StatusCode, vaultMessage(re), principal)
@@ -246,4 +246,15 @@ func loginHint(req *Request, status int) string {
 	default:
 		return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
 	}
+}
+
+// TLSHint points at the TLS parameters when a connection to Vault failed on TLS.
+func TLSHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify"):
+		return " (Vault's certificate was not accepted: set vaultCACertPath, vaultCADirectory or vaultCAPem to its CA, and vaultTLSServerName to a name in the certificate)"
+	case strings.Contains(msg, "tls:") || strings.Contains(msg, "remote error"):
+		return " (the TLS handshake failed: if Vault requires a client certificate, set vaultTLSClientCertPath and vaultTLSClientKeyPath)"
+	}
+	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -194,8 +195,10 @@ func authRequest(prm *params.Params, addr string) *auth.Request {
 		exp, _ := time.Parse(time.RFC3339, t.ExpirationTimestamp)
 		tokens[aud] = auth.ServiceAccountToken{Token: t.Token, Expires: exp}
 	}
+	conn, _ := json.Marshal(prm.TLS)
 	return &auth.Request{
 		VaultAddress:   addr,
+		Connection:     string(conn),
 		VaultNamespace: prm.VaultNamespace,
 		Method:         prm.AuthMethod,
 		MountPath:      prm.AuthMountPath,

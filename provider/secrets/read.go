@@ -12,6 +12,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -81,7 +82,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Status == 0 {
-		return fmt.Sprintf("Vault request %s %s failed: %s", e.Method, e.Path, e.Message)
+		return fmt.Sprintf("Vault request %s %s failed: %s%s", e.Method, e.Path, e.Message, auth.TLSHint(e.Message))
 	}
 	hint := ""
 	switch e.Status {
