@@ -21,6 +21,7 @@ import (
 type Manager struct {
 	methods map[string]Method
 	cache   bool
+	onCache func(hit bool)
 	now     func() time.Time
 	group   singleflight.Group
 
@@ -42,11 +43,17 @@ type cachedToken struct {
 type Options struct {
 	// DisableCache logs in on every call (for comparison benchmarks).
 	DisableCache bool
+	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
+	OnCacheLookup func(hit bool)
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
 func NewManager(methods map[string]Method, opts Options) *Manager {
-	return &Manager{methods: methods, cache: !opts.DisableCache, now: time.Now, tokens: map[string]*cachedToken{}}
+	onCache := opts.OnCacheLookup
+	if onCache == nil {
+		onCache = func(bool) {}
+	}
+	return &Manager{methods: methods, cache: !opts.DisableCache, onCache: onCache, now: time.Now, tokens: map[string]*cachedToken{}}
 }
 
 // Token returns a Vault token for req, logging in if no fresh token is cached.
@@ -69,8 +76,10 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		return t.token, nil
 	}
 	if tok, ok := m.fresh(key); ok {
+		m.onCache(true)
 		return tok, nil
 	}
+	m.onCache(false)
 	ch := m.group.DoChan(key, func() (any, error) {
 		// Callers share this login: one caller giving up must not fail the
 		// others, so the login runs on its own deadline.

@@ -41,6 +41,8 @@ type Config struct {
 	ObjectConcurrency int
 	// MaxResponseBytes caps the total size of the files of one Mount.
 	MaxResponseBytes int
+	// OnVaultRequest, if set, is told of every HTTP request to Vault.
+	OnVaultRequest func(kind string, status int)
 }
 
 // Provider serves Mounts. It is safe for concurrent use.
@@ -69,7 +71,7 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("creating the object-version key: %w", err)
 	}
-	return &Provider{cfg: cfg, auth: authn, clients: vaultclient.NewPool(cfg.VaultTimeout), reader: secrets.NewReader(), versionKey: key}, nil
+	return &Provider{cfg: cfg, auth: authn, clients: vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest), reader: secrets.NewReader(), versionKey: key}, nil
 }
 
 // File is one file of a Mount result.

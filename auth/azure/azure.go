@@ -46,6 +46,9 @@ type Config struct {
 	NodeIdentityNamespaces []string
 	// Timeout bounds each call to an identity endpoint.
 	Timeout time.Duration
+	// OnRequest, if set, is told of every HTTP request to an identity
+	// endpoint: entra, imds, imds_instance or nmi, and the status (0: none).
+	OnRequest func(endpoint string, status int)
 }
 
 // Method implements auth.Method for Vault's azure auth.
@@ -86,10 +89,11 @@ func New(cfg Config) (*Method, error) {
 	if err != nil {
 		return nil, err
 	}
+	counted := countRequests(trans, cfg.OnRequest)
 	m := &Method{
 		cfg:        cfg,
-		httpClient: &http.Client{Timeout: cfg.Timeout},
-		azTrans:    &http.Client{Transport: trans},
+		httpClient: &http.Client{Timeout: cfg.Timeout, Transport: counted},
+		azTrans:    &http.Client{Transport: counted},
 		workload:   map[string]*workloadCredential{},
 		managed:    map[string]azcore.TokenCredential{},
 	}

@@ -10,12 +10,14 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
 )
 
-// newProvider wires the auth methods into a provider.
-func newProvider(o *options) (*provider.Provider, error) {
+// newProvider wires the auth methods and metrics into a provider.
+func newProvider(o *options, m *metrics.Metrics) (*provider.Provider, error) {
 	az, err := azure.New(azure.Config{
+		OnRequest:              m.AzureRequest,
 		IMDSEndpoint:           o.imdsEndpoint,
 		AuthorityHost:          o.authorityHost,
 		NMIEndpoint:            o.nmiEndpoint,
@@ -28,16 +30,18 @@ func newProvider(o *options) (*provider.Provider, error) {
 	sa := serviceaccount.Method{}
 	manager := auth.NewManager(map[string]auth.Method{
 		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
-	}, auth.Options{DisableCache: o.disableCache})
+	}, auth.Options{DisableCache: o.disableCache, OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }})
 	return provider.New(provider.Config{
 		DefaultVaultAddress: o.vaultAddr,
 		VaultTimeout:        o.vaultTimeout,
 		MaxResponseBytes:    o.maxObjectsBytes,
+		OnVaultRequest:      m.VaultRequest,
 	}, manager)
 }
 
 func serve(ctx context.Context, o *options) error {
-	p, err := newProvider(o)
+	m := metrics.New()
+	p, err := newProvider(o, m)
 	if err != nil {
 		return err
 	}
@@ -47,5 +51,5 @@ func serve(ctx context.Context, o *options) error {
 	}
 	klog.InfoS("starting", "version", version, "endpoint", o.endpoint, "defaultVaultAddress", o.vaultAddr,
 		"nodeIdentityNamespaces", splitList(o.nodeIdentityNS))
-	return server.New(p, version).Serve(ctx, l, o.shutdownGrace)
+	return server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
 }

@@ -36,11 +36,24 @@ type Server struct {
 	version string
 	grpc    *grpc.Server
 	health  *health.Server
+	onMount func(result string, d time.Duration)
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithMountObserver reports each Mount's result ("ok" or the gRPC code) and duration.
+func WithMountObserver(f func(result string, d time.Duration)) Option {
+	return func(s *Server) { s.onMount = f }
 }
 
 // New returns a Server for mounter, reporting version.
-func New(mounter Mounter, version string) *Server {
-	s := &Server{mounter: mounter, version: version, grpc: grpc.NewServer(), health: health.NewServer()}
+func New(mounter Mounter, version string, opts ...Option) *Server {
+	s := &Server{mounter: mounter, version: version, grpc: grpc.NewServer(), health: health.NewServer(),
+		onMount: func(string, time.Duration) {}}
+	for _, o := range opts {
+		o(s)
+	}
 	pb.RegisterCSIDriverProviderServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	return s
@@ -116,9 +129,11 @@ func (s *Server) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountResp
 	res, err := s.mounter.Mount(ctx, req.GetAttributes(), req.GetTargetPath(), req.GetPermission())
 	if err != nil {
 		st := toStatus(err)
+		s.onMount(st.Code().String(), time.Since(start))
 		klog.V(2).InfoS("mount answered with an error", "code", st.Code().String(), "duration", time.Since(start))
 		return nil, st.Err()
 	}
+	defer func() { s.onMount("ok", time.Since(start)) }()
 	resp := &pb.MountResponse{}
 	for _, f := range res.Files {
 		resp.Files = append(resp.Files, &pb.File{Path: f.Path, Mode: int32(f.Mode.Perm()), Contents: f.Contents})

@@ -6,6 +6,7 @@ package vaultclient
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -20,13 +22,15 @@ import (
 // carry no token and no namespace: callers clone them per use.
 type Pool struct {
 	timeout time.Duration
+	observe func(kind string, status int)
 	mu      sync.Mutex
 	clients map[string]*vault.Client
 }
 
-// NewPool returns a Pool whose clients time out requests after timeout.
-func NewPool(timeout time.Duration) *Pool {
-	return &Pool{timeout: timeout, clients: map[string]*vault.Client{}}
+// NewPool returns a Pool whose clients time out requests after timeout and,
+// if observe is not nil, report every HTTP request's kind and status to it.
+func NewPool(timeout time.Duration, observe func(kind string, status int)) *Pool {
+	return &Pool{timeout: timeout, observe: observe, clients: map[string]*vault.Client{}}
 }
 
 // Get returns the base client for address and tls.
@@ -71,6 +75,11 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 	}
 	if err := cfg.ConfigureTLS(tc); err != nil {
 		return nil, &params.Error{Parameter: "vaultCACertPath", Problem: fmt.Sprintf("(or another TLS parameter) is unusable: %v", err)}
+	}
+	if p.observe != nil {
+		cfg.HttpClient.Transport = &metrics.RoundTripper{Next: cfg.HttpClient.Transport, Count: func(r *http.Request, status int) {
+			p.observe(metrics.VaultKind(r.Method, r.URL.Path), status)
+		}}
 	}
 	if tls.SkipVerify {
 		klog.InfoS("WARNING: vaultSkipTLSVerify is true: the Vault server's certificate is not verified; use vaultCACertPath instead", "vaultAddress", address)

@@ -1,0 +1,82 @@
+// Package metrics holds the provider's Prometheus metrics: mounts and their
+// latency, Vault requests by kind and status, Azure token requests, and
+// cache hits and misses. Labels never carry secrets, tokens or pod names.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "vault_azure_csi_provider"
+
+// Metrics is the provider's metric set, registered in its own registry.
+type Metrics struct {
+	Registry      *prometheus.Registry
+	mounts        *prometheus.CounterVec
+	mountDuration *prometheus.HistogramVec
+	vaultRequests *prometheus.CounterVec
+	azureRequests *prometheus.CounterVec
+	cache         *prometheus.CounterVec
+}
+
+// New creates and registers the metrics (plus Go and process collectors).
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		mounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "mounts_total", Help: "Mount requests by result (ok, or the gRPC code of the failure).",
+		}, []string{"result"}),
+		mountDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "mount_duration_seconds", Help: "Mount latency by result.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"result"}),
+		vaultRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "vault_requests_total", Help: "HTTP requests to Vault by kind (login, read, write, renew, mount_lookup, other) and status code (0: no response).",
+		}, []string{"kind", "status"}),
+		azureRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "azure_token_requests_total", Help: "HTTP requests to Azure identity endpoints by endpoint (entra, imds, imds_instance, nmi) and status code (0: no response).",
+		}, []string{"endpoint", "status"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "cache_requests_total", Help: "Cache lookups by cache (vault_token, secret) and result (hit, miss).",
+		}, []string{"cache", "result"}),
+	}
+	m.Registry.MustRegister(m.mounts, m.mountDuration, m.vaultRequests, m.azureRequests, m.cache,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveMount records one Mount.
+func (m *Metrics) ObserveMount(result string, d time.Duration) {
+	m.mounts.WithLabelValues(result).Inc()
+	m.mountDuration.WithLabelValues(result).Observe(d.Seconds())
+}
+
+// VaultRequest records one HTTP request to Vault.
+func (m *Metrics) VaultRequest(kind string, status int) {
+	m.vaultRequests.WithLabelValues(kind, strconv.Itoa(status)).Inc()
+}
+
+// AzureRequest records one HTTP request to an Azure identity endpoint.
+func (m *Metrics) AzureRequest(endpoint string, status int) {
+	m.azureRequests.WithLabelValues(endpoint, strconv.Itoa(status)).Inc()
+}
+
+// CacheLookup records a cache hit or miss.
+func (m *Metrics) CacheLookup(cache string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.cache.WithLabelValues(cache, result).Inc()
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
