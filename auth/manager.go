@@ -24,6 +24,7 @@ type Manager struct {
 	onCache func(hit bool)
 	now     func() time.Time
 	group   singleflight.Group
+	retry   Backoff // logins
 
 	mu     sync.Mutex
 	tokens map[string]*cachedToken
@@ -45,6 +46,9 @@ type Options struct {
 	DisableCache bool
 	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
 	OnCacheLookup func(hit bool)
+	// LoginRetry retries logins that got no answer or 429/502/503/504;
+	// nil: DefaultBackoff.
+	LoginRetry *Backoff
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
@@ -53,7 +57,12 @@ func NewManager(methods map[string]Method, opts Options) *Manager {
 	if onCache == nil {
 		onCache = func(bool) {}
 	}
-	return &Manager{methods: methods, cache: !opts.DisableCache, onCache: onCache, now: time.Now, tokens: map[string]*cachedToken{}}
+	m := &Manager{methods: methods, cache: !opts.DisableCache, onCache: onCache, now: time.Now, tokens: map[string]*cachedToken{}}
+	m.retry = DefaultBackoff
+	if opts.LoginRetry != nil {
+		m.retry = *opts.LoginRetry
+	}
+	return m
 }
 
 // Token returns a Vault token for req, logging in if no fresh token is cached.
@@ -89,7 +98,8 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 	})
 	select {
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return "", &Error{Kind: KindUnavailable, Err: fmt.Errorf("waiting for the %s login at auth/%s as role %q (%s): %w",
+			req.Method, req.MountPath, req.Role, principal, ctx.Err())}
 	case r := <-ch:
 		if r.Err != nil {
 			return "", r.Err
@@ -198,12 +208,18 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 	}
 	c.ClearToken()
 	c.SetNamespace(req.VaultNamespace)
-	// Azure login failures come back as HTTP 500: never retry a login blindly.
+	// Azure login failures come back as HTTP 500: never retry a login blindly,
+	// only when Vault gave no answer or asked to come back later.
 	c.SetMaxRetries(0)
 	path := "auth/" + req.MountPath + "/login"
-	secret, err := c.Logical().WriteWithContext(ctx, path, data)
+	var secret *vault.Secret
+	err = m.retry.Do(ctx, func(err error) bool { return VaultRetryable(ctx, err) }, func(actx context.Context) error {
+		var werr error
+		secret, werr = c.Logical().WriteWithContext(actx, path, data)
+		return werr
+	})
 	if err != nil {
-		return nil, explainLoginError(req, principal, path, data, err)
+		return nil, withRetryNote(explainLoginError(req, principal, path, data, err), err)
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 		return nil, &Error{Kind: KindDenied, Err: fmt.Errorf("Vault answered the login at %s without a token", path)}

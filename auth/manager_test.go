@@ -386,7 +386,8 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 				}
 				writeVaultError(w, tc.status, tc.errors...)
 			}
-			m := newTestManager(&fakeMethod{jwt: jwt}, Options{}, nil)
+			retry := &Backoff{Retries: 2, Base: time.Millisecond}
+			m := newTestManager(&fakeMethod{jwt: jwt}, Options{LoginRetry: retry}, nil)
 			req := testRequest(fv.srv.URL)
 			req.Method, req.MountPath, req.Role = tc.method, "azure", "app"
 
@@ -414,15 +415,22 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 			if strings.Contains(msg, "\n") {
 				t.Errorf("error spans lines, want one line for the pod's events:\n%s", msg)
 			}
-			// Logins are never retried, whatever the status (Azure
-			// verification failures are 500s).
-			if got := fv.logins.Load(); got != 1 {
-				t.Errorf("login requests = %d, want exactly 1 (no retry)", got)
+			// Refusals are never retried (Azure verification failures are
+			// 500s); only "come back later" answers are, within the policy.
+			attempts := int32(1)
+			if RetryableStatus(tc.status) {
+				attempts += int32(retry.Retries)
+				if !strings.Contains(msg, "tried 3 times") {
+					t.Errorf("error does not say how often it tried:\n%s", msg)
+				}
+			}
+			if got := fv.logins.Load(); got != attempts {
+				t.Errorf("login requests = %d, want %d", got, attempts)
 			}
 			// A failed login is not cached: the next call tries again.
 			_, _ = m.Token(context.Background(), fv.client(), req)
-			if got := fv.logins.Load(); got != 2 {
-				t.Errorf("after a failure, the next Token made %d logins in all, want 2", got)
+			if got := fv.logins.Load(); got != 2*attempts {
+				t.Errorf("after a failure, the next Token made %d logins in all, want %d", got, 2*attempts)
 			}
 		})
 	}
@@ -437,7 +445,7 @@ func TestManagerLoginUnreachable(t *testing.T) {
 	if err := client.SetAddress(addr); err != nil {
 		t.Fatal(err)
 	}
-	m := newTestManager(&fakeMethod{}, Options{}, nil)
+	m := newTestManager(&fakeMethod{}, Options{LoginRetry: &Backoff{Retries: 2, Base: 50 * time.Millisecond}}, nil)
 	req := testRequest(addr)
 	req.MountPath = "azure"
 
@@ -453,9 +461,13 @@ func TestManagerLoginUnreachable(t *testing.T) {
 	if !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("error does not keep the cause: %v", err)
 	}
-	// The vault client's default retries wait a second or more: none here.
-	if d := time.Since(start); d > 900*time.Millisecond {
-		t.Errorf("took %v: the login was retried", d)
+	// Our policy retries a refused connection (backing off 25-50ms, then
+	// 50-100ms); vault/api's own retries (a second or more) are off.
+	if !strings.Contains(err.Error(), "tried 3 times") {
+		t.Errorf("error does not say it tried 3 times: %v", err)
+	}
+	if d := time.Since(start); d < 75*time.Millisecond || d > 900*time.Millisecond {
+		t.Errorf("took %v, want the policy's backoff (75-150ms) and no more", d)
 	}
 }
 

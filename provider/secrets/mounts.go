@@ -2,15 +2,21 @@ package secrets
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 )
 
 const mountInfoTTL = 5 * time.Minute
+
+// mountsAPI is where Vault tells which mount serves a path, and its KV version.
+const mountsAPI = "sys/internal/ui/mounts/"
 
 // mountCache remembers, per Vault address and namespace, the KV version of
 // the mounts it has looked up via sys/internal/ui/mounts.
@@ -30,34 +36,50 @@ func newMountCache() *mountCache {
 }
 
 // apiPath returns the API path for a read of path: for a KV v2 mount,
-// "secret/foo" becomes "secret/data/foo"; "secret/data/foo" stays.
-func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path string) string {
-	m, ok := c.lookup(ctx, client, path)
+// "secret/foo" becomes "secret/data/foo"; "secret/data/foo" stays. It fails
+// only when Vault could not answer the mount lookup (sealed, unreachable)
+// even after retries: guessing then could read the wrong path.
+func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path string, retry auth.Backoff) (string, error) {
+	m, ok, err := c.lookup(ctx, client, path, retry)
+	if err != nil {
+		return "", err
+	}
 	if !ok || !m.kvV2 {
-		return path
+		return path, nil
 	}
 	rest := strings.TrimPrefix(path, m.path)
 	if strings.HasPrefix(rest, "data/") || rest == "data" {
-		return path
+		return path, nil
 	}
-	return m.path + "data/" + rest
+	return m.path + "data/" + rest, nil
 }
 
-func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path string) (mountInfo, bool) {
+func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path string, retry auth.Backoff) (mountInfo, bool, error) {
 	key := client.Address() + "|" + client.Namespace()
 	c.mu.Lock()
 	for _, m := range c.mounts[key] {
 		if strings.HasPrefix(path+"/", m.path) && time.Since(m.fetched) < mountInfoTTL {
 			c.mu.Unlock()
-			return m, true
+			return m, true, nil
 		}
 	}
 	c.mu.Unlock()
-	m, err := fetchMount(ctx, client, path)
+	var m mountInfo
+	retryable := func(err error) bool { return Retryable(ctx, http.MethodGet, err) }
+	err := retry.Do(ctx, retryable, func(actx context.Context) error {
+		var err error
+		m, err = fetchMount(actx, client, path)
+		return err
+	})
 	if err != nil {
+		if ctx.Err() != nil || retryable(err) {
+			e := vaultError(http.MethodGet, path, err)
+			e.Message = "finding the KV version of its mount at " + mountsAPI + ": " + e.Message
+			return mountInfo{}, false, e
+		}
 		// Old Vault or no permission: use the path as written.
 		klog.V(4).InfoS("KV version detection unavailable, using the path as written", "path", path, "err", err)
-		return mountInfo{}, false
+		return mountInfo{}, false, nil
 	}
 	c.mu.Lock()
 	list := c.mounts[key][:0:0]
@@ -68,11 +90,11 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path stri
 	}
 	c.mounts[key] = append(list, m)
 	c.mu.Unlock()
-	return m, true
+	return m, true, nil
 }
 
 func fetchMount(ctx context.Context, client *vault.Client, path string) (mountInfo, error) {
-	s, err := client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+path)
+	s, err := client.Logical().ReadWithContext(ctx, mountsAPI+path)
 	if err != nil {
 		return mountInfo{}, err
 	}

@@ -19,11 +19,24 @@ import (
 // Reader reads secrets; it remembers which mounts are KV v2.
 type Reader struct {
 	mounts *mountCache
+	retry  auth.Backoff
+}
+
+// Option configures a Reader.
+type Option func(*Reader)
+
+// WithRetry sets the retry policy of reads (default auth.DefaultBackoff).
+func WithRetry(b auth.Backoff) Option {
+	return func(r *Reader) { r.retry = b }
 }
 
 // NewReader returns a Reader.
-func NewReader() *Reader {
-	return &Reader{mounts: newMountCache()}
+func NewReader(opts ...Option) *Reader {
+	r := &Reader{mounts: newMountCache(), retry: auth.DefaultBackoff}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Request identifies one Vault call. Objects with equal Requests share one
@@ -41,18 +54,27 @@ func RequestFor(obj params.Object) Request {
 
 // Read performs the request with client, which carries the token and
 // namespace. KV v2 paths given without "data/" are completed.
+//
+// Failures that may pass are retried (see Retryable); the error of a Read
+// that gave up says how often it tried.
 func (r *Reader) Read(ctx context.Context, client *vault.Client, req Request) (*vault.Secret, error) {
 	path := req.Path
 	if req.Method == http.MethodGet {
-		path = r.mounts.apiPath(ctx, client, req.Path)
+		var err error
+		if path, err = r.mounts.apiPath(ctx, client, req.Path, r.retry); err != nil {
+			return nil, err
+		}
 	}
 	var secret *vault.Secret
-	var err error
-	if req.Method == http.MethodGet {
-		secret, err = client.Logical().ReadWithContext(ctx, path)
-	} else {
-		secret, err = client.Logical().WriteWithContext(ctx, path, req.Args)
-	}
+	err := r.retry.Do(ctx, func(err error) bool { return Retryable(ctx, req.Method, err) }, func(actx context.Context) error {
+		var err error
+		if req.Method == http.MethodGet {
+			secret, err = client.Logical().ReadWithContext(actx, path)
+		} else {
+			secret, err = client.Logical().WriteWithContext(actx, path, req.Args)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, vaultError(req.Method, path, err)
 	}
@@ -72,13 +94,31 @@ func deletedKVv2(s *vault.Secret) bool {
 	return hasData && d == nil && hasMeta
 }
 
+// Retryable reports whether a failed Vault request may succeed if tried
+// again: no answer at all, 429, 502, 503 or 504 — and for GET also 500, which
+// on a read is an internal error (storage, replication) that usually passes.
+// A POST or PUT (e.g. pki/issue) that got 500 may have had effects: it is not
+// repeated.
+func Retryable(ctx context.Context, method string, err error) bool {
+	var re *vault.ResponseError
+	if method == http.MethodGet && errors.As(err, &re) && re.StatusCode == http.StatusInternalServerError {
+		return true
+	}
+	return auth.VaultRetryable(ctx, err)
+}
+
 // Error is a failed Vault request: path, HTTP status and Vault's message.
 type Error struct {
 	Method  string
 	Path    string
 	Status  int // 0: no HTTP response
 	Message string
+	// Err is the underlying failure (it may be a context error).
+	Err error
 }
+
+// Unwrap returns the underlying failure.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Status == 0 {
@@ -88,22 +128,32 @@ func (e *Error) Error() string {
 	switch e.Status {
 	case http.StatusForbidden:
 		hint = ": the role's policies do not allow this path (for KV v2 the policy path needs data/, e.g. secret/data/db)"
-	case http.StatusNotFound:
-		hint = ""
+	case http.StatusTooManyRequests:
+		hint = ": Vault is rate limiting this client (a rate limit quota)"
 	case http.StatusServiceUnavailable:
 		hint = ": Vault is sealed or unavailable"
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		hint = ": a proxy or load balancer in front of Vault could not reach it"
 	}
-	return fmt.Sprintf("Vault %s %s: HTTP %d: %s%s", e.Method, e.Path, e.Status, e.Message, hint)
+	return fmt.Sprintf("Vault %s %s: HTTP %d: %s%s%s", e.Method, e.Path, e.Status, e.Message, hint, auth.RetryNote(e.Err))
 }
 
-func vaultError(method, path string, err error) error {
+func vaultError(method, path string, err error) *Error {
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
 		msg := strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " ")
 		if msg == "" {
 			msg = http.StatusText(re.StatusCode)
 		}
-		return &Error{Method: method, Path: path, Status: re.StatusCode, Message: msg}
+		return &Error{Method: method, Path: path, Status: re.StatusCode, Message: msg, Err: err}
 	}
-	return &Error{Method: method, Path: path, Message: err.Error()}
+	return &Error{Method: method, Path: path, Message: oneLine(err.Error()), Err: err}
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
 }

@@ -17,8 +17,10 @@
 //
 // Everything can be set up from Go (EnableSecrets, EnableAuth, PutPolicy,
 // CreateNamespace) or over HTTP with the root token, as against real Vault.
-// Tests can seal the server, inject faults, forget every token and read
-// request counters.
+// Tests can seal the server, inject faults (slow, failing, every Nth or at
+// random, with Retry-After), forget every token, read request counters,
+// observe every request, and list every token issued and JWT presented at
+// login (to search logs for leaks).
 //
 // Known differences from Vault: no response wrapping (refused with 400), no
 // identity store beyond a stable entity id per alias, no token bound CIDRs,

@@ -48,7 +48,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := s.newReqCtx(r)
 	s.stats.record(r.Method, rc)
-	if s.faults.apply(w, r, rc, s.stop) {
+	w, done := s.observe(w, rc)
+	answered, failed := s.faults.apply(w, r, rc, s.stop)
+	defer func() { done(failed) }()
+	if failed {
+		s.stats.recordFault(rc)
+	}
+	if answered {
 		return
 	}
 	if s.sealed.Load() && rc.path != "sys/health" && rc.path != "sys/seal-status" {

@@ -41,6 +41,9 @@ func (s *Server) handleMounted(w http.ResponseWriter, rc *reqCtx) {
 	req := s.newBackendRequest(rc, m, op, rel, data)
 	ctx := rc.r.Context()
 	unauth := m.isUnauthenticated(rel)
+	if unauth && m.auth {
+		s.noteLogin(data)
+	}
 	var tok *token
 	if !unauth {
 		var status int

@@ -60,6 +60,7 @@ type Server struct {
 	entities *entityStore
 	stats    *statsCollector
 	faults   *faultSet
+	observed observation
 
 	stop      chan struct{}
 	done      sync.WaitGroup

@@ -43,6 +43,8 @@ type tokenStore struct {
 	byID map[string]*token
 	// byAccessor maps accessors to token ids.
 	byAccessor map[string]string
+	// issued lists every token id ever added, for tests (IssuedTokens).
+	issued []string
 }
 
 // newTokenStore returns an empty token store.
@@ -56,6 +58,7 @@ func (ts *tokenStore) add(t *token) {
 	defer ts.mu.Unlock()
 	ts.byID[t.id] = t
 	ts.byAccessor[t.accessor] = t.id
+	ts.issued = append(ts.issued, t.id)
 }
 
 // get returns a copy of a live token. An expired token is removed and

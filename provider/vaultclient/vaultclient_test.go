@@ -1,0 +1,80 @@
+package vaultclient
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+)
+
+// server answers the first len(statuses) requests with those statuses (and
+// Retry-After: 1 on 429), then 200 with a KV v1 secret.
+func server(t *testing.T, statuses ...int) (*httptest.Server, *atomic.Int32) {
+	n := &atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		w.Header().Set("Content-Type", "application/json")
+		if i < len(statuses) {
+			if statuses[i] == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", "1")
+			}
+			w.WriteHeader(statuses[i])
+			_, _ = w.Write([]byte(`{"errors":["injected"]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"data":{"k":"v"}}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, n
+}
+
+func TestPoolClientsDoNotRetryOnTheirOwn(t *testing.T) {
+	t.Setenv(vault.EnvVaultMaxRetries, "5") // must not bring vault/api's retries back
+	for _, status := range []int{500, 502, 503, 429} {
+		srv, n := server(t, status, status, status)
+		c, err := NewPool(5*time.Second, nil).Get(srv.URL, params.TLS{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MaxRetries() != 0 {
+			t.Errorf("MaxRetries = %d, want 0", c.MaxRetries())
+		}
+		if _, err := c.Logical().Read("kv/x"); err == nil {
+			t.Errorf("HTTP %d: read succeeded", status)
+		}
+		if got := n.Load(); got != 1 {
+			t.Errorf("HTTP %d: server saw %d requests, want 1: retries belong to auth.Backoff", status, got)
+		}
+	}
+}
+
+func TestPoolClientsReportRetryAfter(t *testing.T) {
+	var observed []int
+	srv, n := server(t, http.StatusTooManyRequests)
+	c, err := NewPool(5*time.Second, func(_ string, status int) { observed = append(observed, status) }).Get(srv.URL, params.TLS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b := auth.Backoff{Retries: 1, Base: time.Millisecond, Max: time.Millisecond}
+	err = b.Do(context.Background(), func(err error) bool { return auth.VaultRetryable(context.Background(), err) }, func(ctx context.Context) error {
+		_, err := c.Logical().ReadWithContext(ctx, "kv/x")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("read after Retry-After: %v", err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("retried after %v, want at least the 1s Vault asked for", d)
+	}
+	if n.Load() != 2 || len(observed) != 2 || observed[0] != 429 || observed[1] != 200 {
+		t.Errorf("requests = %d, observed statuses %v; want 429 then 200", n.Load(), observed)
+	}
+}
