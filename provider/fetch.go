@@ -2,11 +2,12 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"net/http"
+	"sync"
 
 	vault "github.com/hashicorp/vault/api"
-	"golang.org/x/sync/errgroup"
+	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
@@ -14,47 +15,177 @@ import (
 
 // fetchObjects reads the objects in parallel (bounded), making one Vault call
 // per distinct request, and returns their contents in object order. Any error
-// fails the whole Mount: the driver never gets a partial set.
-func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, objs []params.Object) ([][]byte, error) {
-	reqIndex := map[string]int{}
-	var reqs []secrets.Request
-	objReq := make([]int, len(objs))
-	for i, obj := range objs {
-		r := secrets.RequestFor(obj)
-		k, _ := json.Marshal(r)
-		idx, ok := reqIndex[string(k)]
-		if !ok {
-			idx = len(reqs)
-			reqIndex[string(k)] = idx
-			reqs = append(reqs, r)
-		}
-		objReq[i] = idx
-	}
-	responses := make([]*vault.Secret, len(reqs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.cfg.ObjectConcurrency)
-	for i, r := range reqs {
-		g.Go(func() error {
-			s, err := p.reader.Read(gctx, c, r)
-			if err != nil {
-				return err
-			}
-			responses[i] = s
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+// fails the whole Mount: the driver never gets a partial set. scope (see
+// readScope) names the token and connection that c carries.
+func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope string, objs []params.Object) ([][]byte, error) {
+	reqs, objReq := distinctRequests(objs)
+	f := &fetch{p: p, c: c, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs))}
+	if err := f.run(ctx, reqs); err != nil {
 		return nil, err
 	}
 	contents := make([][]byte, len(objs))
 	for i, obj := range objs {
-		b, err := secrets.Content(responses[objReq[i]], obj)
+		b, err := secrets.Content(f.responses[objReq[i]], obj)
 		if err != nil {
 			return nil, &ContentError{Index: i, Err: err}
 		}
 		contents[i] = b
 	}
 	return contents, nil
+}
+
+// distinctRequests returns the distinct Vault requests behind objs and, for
+// each object, the index of its request.
+func distinctRequests(objs []params.Object) ([]secrets.Request, []int) {
+	reqIndex := map[string]int{}
+	var reqs []secrets.Request
+	objReq := make([]int, len(objs))
+	for i, obj := range objs {
+		r := secrets.RequestFor(obj)
+		k := requestKey(r)
+		idx, ok := reqIndex[k]
+		if !ok {
+			idx = len(reqs)
+			reqIndex[k] = idx
+			reqs = append(reqs, r)
+		}
+		objReq[i] = idx
+	}
+	return reqs, objReq
+}
+
+// fetch is one Mount's reads. GETs come from the secret cache, or from a
+// read shared with the other Mounts that hold the same token and want the
+// same path at the same time; this Mount waits for those in its own
+// goroutine. POST and PUT (dynamic secrets) always make their own call, and
+// so does a GET whose shared answer turns out to carry a lease: every pod
+// gets its own dynamic secret.
+type fetch struct {
+	p         *Provider
+	c         *vault.Client
+	scope     string
+	slots     *limiter // this Mount's bound on the Vault calls it starts
+	responses []*vault.Secret
+
+	wg       sync.WaitGroup
+	errOnce  sync.Once
+	firstErr error
+	cancel   context.CancelFunc
+}
+
+type joined struct {
+	index  int
+	key    string
+	req    secrets.Request
+	flight *flight
+	shared bool
+}
+
+func (f *fetch) run(ctx context.Context, reqs []secrets.Request) error {
+	ctx, f.cancel = context.WithCancel(ctx)
+	defer f.cancel()
+	var waits []joined
+	for i, r := range reqs {
+		if r.Method != http.MethodGet {
+			f.own(ctx, i, r)
+			continue
+		}
+		key := readKey(f.scope, r)
+		if s, ok := f.p.cached(key, r); ok {
+			f.responses[i] = s // no goroutine and no wait for a cache hit
+			continue
+		}
+		fl, shared := f.p.flights.join(ctx, key, f.sharedRead(key, r))
+		waits = append(waits, joined{index: i, key: key, req: r, flight: fl, shared: shared})
+	}
+	for n, j := range waits {
+		s, err := f.p.flights.wait(ctx, j.key, j.flight)
+		if err != nil {
+			f.fail(err)
+			for _, rest := range waits[n+1:] {
+				f.p.flights.leave(rest.key, rest.flight)
+			}
+			break
+		}
+		if j.shared && !cacheable(s) {
+			klog.V(4).InfoS("shared read returned a leased secret, reading one for this mount", "path", j.req.Path)
+			f.own(ctx, j.index, j.req)
+			continue
+		}
+		if j.shared {
+			klog.V(4).InfoS("joined an identical read in flight", "path", j.req.Path)
+		}
+		f.responses[j.index] = s
+	}
+	f.wg.Wait()
+	return f.firstErr
+}
+
+// fail records the Mount's first error and stops its other reads.
+func (f *fetch) fail(err error) {
+	f.errOnce.Do(func() {
+		f.firstErr = err
+		f.cancel()
+	})
+}
+
+// own reads r for this Mount alone, in a goroutine.
+func (f *fetch) own(ctx context.Context, i int, r secrets.Request) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		s, err := f.read(ctx, r)
+		if err != nil {
+			f.fail(err)
+			return
+		}
+		f.responses[i] = s
+	}()
+}
+
+// sharedRead is the read behind a flight that this Mount starts.
+func (f *fetch) sharedRead(key string, r secrets.Request) func(context.Context) (*vault.Secret, error) {
+	return func(ctx context.Context) (*vault.Secret, error) {
+		if f.p.cache != nil {
+			// A flight that ended between our lookup and this one cached it.
+			if s, ok := f.p.cache.get(key); ok {
+				return s, nil
+			}
+		}
+		s, err := f.read(ctx, r)
+		if err == nil && f.p.cache != nil && cacheable(s) {
+			f.p.cache.put(key, s)
+		}
+		return s, err
+	}
+}
+
+// read performs r within this Mount's and the provider's bounds on
+// concurrent Vault calls.
+func (f *fetch) read(ctx context.Context, r secrets.Request) (*vault.Secret, error) {
+	if err := f.slots.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", r.Path, err)
+	}
+	defer f.slots.release()
+	if err := f.p.limit.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", r.Path, err)
+	}
+	defer f.p.limit.release()
+	return f.p.reader.Read(ctx, f.c, r)
+}
+
+// cached returns the secret cache's response to the GET r (key: readKey),
+// counting the lookup.
+func (p *Provider) cached(key string, r secrets.Request) (*vault.Secret, bool) {
+	if p.cache == nil {
+		return nil, false
+	}
+	s, hit := p.cache.get(key)
+	p.cfg.OnSecretCache(hit)
+	if hit {
+		klog.V(4).InfoS("secret cache hit", "path", r.Path)
+	}
+	return s, hit
 }
 
 // ContentError is an object whose Vault response lacks what it asks for.

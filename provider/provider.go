@@ -39,6 +39,20 @@ type Config struct {
 	VaultTimeout time.Duration
 	// ObjectConcurrency bounds parallel reads within one Mount.
 	ObjectConcurrency int
+	// VaultMaxConcurrency bounds the Vault reads in flight across all
+	// Mounts (default 32).
+	VaultMaxConcurrency int
+	// VaultRetry is the retry policy of Vault reads (default auth.DefaultBackoff).
+	VaultRetry *auth.Backoff
+	// SecretCacheTTL keeps GET responses this long per (Vault token, path),
+	// so rotation polls of pods sharing an identity read each path at most
+	// once per TTL. 0 disables the cache; concurrent identical GETs are
+	// coalesced either way.
+	SecretCacheTTL time.Duration
+	// SecretCacheMaxEntries bounds the secret cache (default 4096).
+	SecretCacheMaxEntries int
+	// OnSecretCache, if set, is told whether each cacheable read hit the cache.
+	OnSecretCache func(hit bool)
 	// MaxResponseBytes caps the total size of the files of one Mount.
 	MaxResponseBytes int
 	// OnVaultRequest, if set, is told of every HTTP request to Vault.
@@ -51,6 +65,11 @@ type Provider struct {
 	auth    Authenticator
 	clients *vaultclient.Pool
 	reader  *secrets.Reader
+	// cache holds recent GET responses (nil: disabled); flights coalesces
+	// identical concurrent GETs; limit bounds Vault reads in flight.
+	cache   *secretCache
+	flights *flightGroup
+	limit   *limiter
 	// versionKey keys the HMAC that turns content into an object version
 	// without revealing it.
 	versionKey []byte
@@ -67,11 +86,25 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 4 << 20
 	}
+	if cfg.VaultMaxConcurrency <= 0 {
+		cfg.VaultMaxConcurrency = 32
+	}
+	if cfg.SecretCacheMaxEntries <= 0 {
+		cfg.SecretCacheMaxEntries = 4096
+	}
+	if cfg.OnSecretCache == nil {
+		cfg.OnSecretCache = func(bool) {}
+	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("creating the object-version key: %w", err)
 	}
-	return &Provider{cfg: cfg, auth: authn, clients: vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest), reader: secrets.NewReader(), versionKey: key}, nil
+	p := &Provider{cfg: cfg, auth: authn, clients: vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest), reader: newReader(cfg),
+		flights: newFlightGroup(), limit: newLimiter(cfg.VaultMaxConcurrency, "the provider's concurrent Vault reads (--vault-max-concurrency)"), versionKey: key}
+	if cfg.SecretCacheTTL > 0 {
+		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, time.Now)
+	}
+	return p, nil
 }
 
 // File is one file of a Mount result.
@@ -151,7 +184,8 @@ func (p *Provider) readWithToken(ctx context.Context, base *vault.Client, areq *
 	}
 	c.SetToken(token)
 	c.SetNamespace(prm.VaultNamespace)
-	return p.fetchObjects(ctx, c, prm.Objects)
+	scope := readScope(areq.VaultAddress, areq.Connection, prm.VaultNamespace, token)
+	return p.fetchObjects(ctx, c, scope, prm.Objects)
 }
 
 func (p *Provider) result(prm *params.Params, contents [][]byte) (*Result, error) {
@@ -211,4 +245,11 @@ func authRequest(prm *params.Params, addr string) *auth.Request {
 		Pod:    auth.Pod{Namespace: prm.Pod.Namespace, Name: prm.Pod.Name, UID: prm.Pod.UID, ServiceAccount: prm.Pod.ServiceAccount},
 		Tokens: tokens,
 	}
+}
+
+func newReader(cfg Config) *secrets.Reader {
+	if cfg.VaultRetry == nil {
+		return secrets.NewReader()
+	}
+	return secrets.NewReader(secrets.WithRetry(*cfg.VaultRetry))
 }

@@ -30,7 +30,9 @@ func run(m *testing.M) int {
 	}
 	defer w.Close()
 	theWorld = w
-	p, err := w.StartProvider("--allow-node-identity-namespaces=ops", "-v=5")
+	// No secret cache: the tests change secrets and inject faults between
+	// mounts and expect every mount to read (perf_test.go covers the cache).
+	p, err := w.StartProvider("--allow-node-identity-namespaces=ops", "-v=5", "--secret-cache-ttl=0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the provider:", err)
 		return 1

@@ -1,0 +1,126 @@
+package provider
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
+)
+
+// readScope names who reads and where: the Vault address, the TLS settings of
+// the connection, the namespace and a hash of the Vault token. Only holders of
+// the same token share cached or coalesced responses; the token itself is
+// never kept in a key.
+func readScope(address, connection, namespace, token string) string {
+	sum := sha256.Sum256([]byte(token))
+	k, _ := json.Marshal([]string{address, connection, namespace, hex.EncodeToString(sum[:])})
+	return string(k)
+}
+
+// readKey is the cache and coalescing key of one request within a scope
+// (a JSON array, so the two cannot run together).
+func readKey(scope string, r secrets.Request) string {
+	return scope + requestKey(r)
+}
+
+// requestKey identifies a request: its method, path and arguments (JSON,
+// whose maps have sorted keys), each prefixed by its length.
+func requestKey(r secrets.Request) string {
+	args := ""
+	if r.Args != nil {
+		b, _ := json.Marshal(r.Args)
+		args = string(b)
+	}
+	var k strings.Builder
+	for _, field := range []string{r.Method, r.Path, args} {
+		k.WriteString(strconv.Itoa(len(field)))
+		k.WriteByte(':')
+		k.WriteString(field)
+	}
+	return k.String()
+}
+
+// cacheable reports whether a response may be kept or shared between Mounts:
+// a response with a lease is a dynamic secret (e.g. database/creds/<role>)
+// that every pod must get for itself.
+func cacheable(s *vault.Secret) bool {
+	return s != nil && s.LeaseID == ""
+}
+
+// secretCache keeps GET responses for a fixed TTL, at most max entries. All
+// entries live equally long, so insertion order is expiry order: expired
+// entries are dropped from the front of the list on every access, and when
+// the cache is full the oldest entry goes first.
+type secretCache struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*list.Element // key → element holding *cacheEntry
+	order   *list.List               // oldest first
+}
+
+type cacheEntry struct {
+	key     string
+	secret  *vault.Secret
+	expires time.Time
+}
+
+func newSecretCache(ttl time.Duration, max int, now func() time.Time) *secretCache {
+	return &secretCache{ttl: ttl, max: max, now: now, entries: map[string]*list.Element{}, order: list.New()}
+}
+
+// get returns the fresh response cached under key. Callers must not modify it:
+// it is shared with other Mounts.
+func (c *secretCache) get(key string) (*vault.Secret, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropExpired(c.now())
+	el, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	return el.Value.(*cacheEntry).secret, true
+}
+
+// put stores s under key for the cache's TTL.
+func (c *secretCache) put(key string, s *vault.Secret) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.dropExpired(now)
+	if el, ok := c.entries[key]; ok {
+		c.remove(el)
+	}
+	for c.order.Len() >= c.max {
+		c.remove(c.order.Front())
+	}
+	c.entries[key] = c.order.PushBack(&cacheEntry{key: key, secret: s, expires: now.Add(c.ttl)})
+}
+
+// len returns the number of entries, expired or not.
+func (c *secretCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
+
+func (c *secretCache) dropExpired(now time.Time) {
+	for el := c.order.Front(); el != nil && !now.Before(el.Value.(*cacheEntry).expires); el = c.order.Front() {
+		c.remove(el)
+	}
+}
+
+func (c *secretCache) remove(el *list.Element) {
+	delete(c.entries, el.Value.(*cacheEntry).key)
+	c.order.Remove(el)
+}

@@ -1,0 +1,110 @@
+package provider
+
+import (
+	"context"
+	"sync"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// flightGroup coalesces identical concurrent reads: callers asking for a key
+// that is already being read wait for that read instead of making their own.
+// Unlike a plain singleflight, the shared read does not depend on the caller
+// that started it: it runs until it finishes or until every waiter has given
+// up (context cancelled or past its deadline), and then it is cancelled.
+type flightGroup struct {
+	mu      sync.Mutex
+	flights map[string]*flight
+}
+
+type flight struct {
+	done    chan struct{}
+	secret  *vault.Secret
+	err     error
+	waiters int
+	cancel  context.CancelFunc
+}
+
+func newFlightGroup() *flightGroup {
+	return &flightGroup{flights: map[string]*flight{}}
+}
+
+// do returns the result of fn for key, sharing one call of fn among
+// concurrent callers. shared reports that this caller joined a call that
+// another caller started.
+func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (*vault.Secret, error)) (s *vault.Secret, shared bool, err error) {
+	f, shared := g.join(ctx, key, fn)
+	s, err = g.wait(ctx, key, f)
+	return s, shared, err
+}
+
+// join registers the caller as a waiter of key's flight, starting one that
+// runs fn if none is running, and reports whether it joined another
+// caller's. The caller must then wait for it, or leave it.
+func (g *flightGroup) join(ctx context.Context, key string, fn func(context.Context) (*vault.Secret, error)) (*flight, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.flights[key]; ok {
+		f.waiters++
+		return f, true
+	}
+	// The shared read outlives the caller that started it, but keeps its
+	// deadline so retries stop in time and errors explain themselves.
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if dl, ok := ctx.Deadline(); ok {
+		var cancelDeadline context.CancelFunc
+		fctx, cancelDeadline = context.WithDeadline(fctx, dl)
+		cancelBoth := cancel
+		cancel = func() { cancelDeadline(); cancelBoth() }
+	}
+	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
+	g.flights[key] = f
+	go g.run(fctx, key, f, fn)
+	return f, false
+}
+
+// wait returns the flight's result, or ctx's error if ctx ends first (and
+// then leaves the flight).
+func (g *flightGroup) wait(ctx context.Context, key string, f *flight) (*vault.Secret, error) {
+	select {
+	case <-f.done:
+		return f.secret, f.err
+	case <-ctx.Done():
+		g.leave(key, f)
+		return nil, ctx.Err()
+	}
+}
+
+func (g *flightGroup) run(ctx context.Context, key string, f *flight, fn func(context.Context) (*vault.Secret, error)) {
+	defer f.cancel()
+	s, err := fn(ctx)
+	g.mu.Lock()
+	if g.flights[key] == f {
+		delete(g.flights, key)
+	}
+	g.mu.Unlock()
+	f.secret, f.err = s, err
+	close(f.done)
+}
+
+// leave drops a waiter; the last one to leave cancels the shared call, and a
+// later caller starts a new one.
+func (g *flightGroup) leave(key string, f *flight) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f.waiters--
+	if f.waiters > 0 {
+		return
+	}
+	f.cancel()
+	if g.flights[key] == f {
+		delete(g.flights, key)
+	}
+}
+
+// inFlight returns the number of shared calls running (for tests).
+func (g *flightGroup) inFlight() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.flights)
+}

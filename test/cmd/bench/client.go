@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
+)
+
+// rpcClient calls the provider's Mount like the driver, over one connection,
+// but does not write the files: the bench times the provider, not the disk.
+type rpcClient struct {
+	conn *grpc.ClientConn
+	rpc  v1alpha1.CSIDriverProviderClient
+}
+
+func dial(socket string) (*rpcClient, error) {
+	conn, err := grpc.NewClient("unix://"+socket,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("dialing %s: %w", socket, err)
+	}
+	return &rpcClient{conn: conn, rpc: v1alpha1.NewCSIDriverProviderClient(conn)}, nil
+}
+
+func (c *rpcClient) Close() error { return c.conn.Close() }
+
+// request builds the MountRequest the driver sends for v (see driver.Client.Mount).
+func request(v *driver.Volume, current map[string]string) (*v1alpha1.MountRequest, error) {
+	attrs, err := v.Attributes()
+	if err != nil {
+		return nil, err
+	}
+	req := &v1alpha1.MountRequest{Attributes: attrs, Secrets: "{}", TargetPath: v.TargetPath, Permission: "420"}
+	for id, ver := range current {
+		req.CurrentObjectVersion = append(req.CurrentObjectVersion, &v1alpha1.ObjectVersion{Id: id, Version: ver})
+	}
+	return req, nil
+}
+
+// mount sends req and returns the object versions and how long it took.
+func (c *rpcClient) mount(ctx context.Context, req *v1alpha1.MountRequest) (map[string]string, time.Duration, error) {
+	start := time.Now()
+	resp, err := c.rpc.Mount(ctx, req)
+	d := time.Since(start)
+	if err != nil {
+		return nil, d, err
+	}
+	if resp.GetError() != nil && resp.GetError().Code != "" {
+		return nil, d, fmt.Errorf("provider error code %s", resp.GetError().Code)
+	}
+	versions := map[string]string{}
+	for _, ov := range resp.GetObjectVersion() {
+		versions[ov.Id] = ov.Version
+	}
+	return versions, d, nil
+}
+
+// percentile returns the p-th percentile (nearest rank) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(rank, 0)]
+}
+
+// procStatus returns VmRSS and VmHWM (peak RSS) of pid in bytes.
+func procStatus(pid int) (rss, hwm int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(fields[1], 10, 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm, sc.Err()
+}
+
+// machine describes the host for the report.
+func machine() string {
+	mem := "?"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	cpu := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("nproc %d (%s), memory %s, %s", numCPU(), cpu, mem, goVersion())
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }

@@ -1,0 +1,216 @@
+// Command bench measures the provider binary in the hermetic world: Mount
+// latency (cold and warm), a storm of concurrent Mounts from pods of one
+// Deployment (and of several identities), the rotation poll after it, the
+// Vault and Azure requests they cause, and the provider's memory — with the
+// default caches and with caching disabled by flags. It prints a markdown
+// table. `make bench` runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
+	"github.com/vaultazure/vault-azure-csi-provider/test/world"
+)
+
+type options struct {
+	pods, identities, objects int
+	coldSamples, warmSamples  int
+	settle, timeout           time.Duration
+	out                       string
+}
+
+// config is one way of running the provider; pollAfter is how long after
+// the storm the rotation poll starts.
+type config struct {
+	name      string
+	flags     []string
+	pollAfter time.Duration
+}
+
+var configs = []config{
+	{"cached (defaults)", nil, 0},
+	// Steady state: the cached secrets have expired by the next poll, as with
+	// the default TTL (2m) and the driver's default poll interval (2m).
+	{"cache expired before the poll", []string{"--secret-cache-ttl=3s"}, 3500 * time.Millisecond},
+	{"token cache only", []string{"--secret-cache-ttl=0"}, 0},
+	{"no caches", []string{"--disable-token-cache", "--secret-cache-ttl=0"}, 0},
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.pods, "pods", 1000, "pods in the storm")
+	flag.IntVar(&o.identities, "identities", 10, "identities in the second storm (1: skip it)")
+	flag.IntVar(&o.objects, "objects", benchPaths, "objects per Mount in the storms (at most 10)")
+	flag.IntVar(&o.coldSamples, "cold", 10, "cold Mounts per class (each on a fresh provider)")
+	flag.IntVar(&o.warmSamples, "warm", 200, "warm Mounts per class")
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "wait after the provider starts before measuring idle RSS")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.StringVar(&o.out, "o", "", "also write the table to this file")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// volumeSet is every volume the bench mounts, prepared before timing.
+type volumeSet struct {
+	single map[int]*driver.Volume // objects → one web pod's volume
+	storm  []*driver.Volume       // pods of one Deployment
+	multi  []*driver.Volume       // pods of several identities
+}
+
+func run(o options) error {
+	if o.objects < 1 || o.objects > benchPaths || o.pods < 1 || o.identities < 1 {
+		return fmt.Errorf("need 1 <= -objects <= %d, -pods >= 1, -identities >= 1", benchPaths)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	started := time.Now()
+	progress("starting the world")
+	w, err := world.Start()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	ids, err := seed(w, o.identities)
+	if err != nil {
+		return err
+	}
+	progress("preparing %d volumes", 2*o.pods+2)
+	set, err := prepare(w, ids, o)
+	if err != nil {
+		return err
+	}
+	var reports []*report
+	for _, cfg := range configs {
+		progress("config %q", cfg.name)
+		r, err := runConfig(ctx, w, cfg, o, set)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.name, err)
+		}
+		reports = append(reports, r)
+	}
+	var out strings.Builder
+	writeTable(&out, o, reports)
+	fmt.Fprintf(&out, "\nMachine: %s. Bench run took %s.\n", machine(), time.Since(started).Round(time.Second))
+	fmt.Print(out.String())
+	if refused := w.Proxy.Refused(); len(refused) > 0 {
+		return fmt.Errorf("something tried to reach real hosts: %v", refused)
+	}
+	if o.out != "" {
+		return os.WriteFile(o.out, []byte(out.String()), 0o644)
+	}
+	return nil
+}
+
+func prepare(w *world.World, ids []identity, o options) (*volumeSet, error) {
+	set := &volumeSet{single: map[int]*driver.Volume{}}
+	for _, n := range []int{1, 10} {
+		v, err := w.VolumeAt(spc(webIdentity, n), world.WebPod, w.Dir+"/bench-target")
+		if err != nil {
+			return nil, err
+		}
+		set.single[n] = v
+	}
+	var err error
+	if set.storm, err = volumes(w, ids[:1], o.pods, o.objects); err != nil {
+		return nil, err
+	}
+	if o.identities > 1 {
+		if set.multi, err = volumes(w, ids, o.pods, o.objects); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// report is what one config measured.
+type report struct {
+	cfg                          config
+	cold1, cold10, warm1, warm10 []time.Duration
+	idleRSS, afterRSS            int64
+	storm, multi                 *storm
+	rot, multiRot                *rotation
+}
+
+func runConfig(ctx context.Context, w *world.World, cfg config, o options, set *volumeSet) (*report, error) {
+	r := &report{cfg: cfg}
+	p, err := w.StartProvider(cfg.flags...)
+	if err != nil {
+		return nil, err
+	}
+	stop := sync.OnceValue(p.Stop) // a second Stop would wait forever
+	defer stop()
+	time.Sleep(o.settle)
+	if r.idleRSS, _, err = procStatus(p.PID()); err != nil {
+		return nil, err
+	}
+	progress("  storm of %d Mounts", len(set.storm))
+	if r.storm, err = runStorm(ctx, w, p, set.storm); err != nil {
+		return nil, err
+	}
+	progress("  rotation poll")
+	time.Sleep(cfg.pollAfter)
+	if r.rot, err = runRotation(ctx, w, p, set.storm, r.storm.versions, o.objects); err != nil {
+		return nil, err
+	}
+	progress("  warm Mounts")
+	if r.warm1, err = sequential(ctx, p, set.single[1], o.warmSamples); err != nil {
+		return nil, err
+	}
+	if r.warm10, err = sequential(ctx, p, set.single[10], o.warmSamples); err != nil {
+		return nil, err
+	}
+	time.Sleep(o.settle)
+	if r.afterRSS, _, err = procStatus(p.PID()); err != nil {
+		return nil, err
+	}
+	if err := stop(); err != nil {
+		return nil, fmt.Errorf("stopping the provider: %w", err)
+	}
+	if set.multi != nil {
+		progress("  storm of %d identities", o.identities)
+		if r.multi, r.multiRot, err = multiStorm(ctx, w, cfg, o, set.multi); err != nil {
+			return nil, err
+		}
+	}
+	progress("  cold Mounts")
+	if r.cold1, err = cold(ctx, w, cfg.flags, set.single[1], o.coldSamples); err != nil {
+		return nil, err
+	}
+	r.cold10, err = cold(ctx, w, cfg.flags, set.single[10], o.coldSamples)
+	return r, err
+}
+
+// multiStorm runs a storm and its rotation poll for pods of several
+// identities on a fresh provider.
+func multiStorm(ctx context.Context, w *world.World, cfg config, o options, vols []*driver.Volume) (*storm, *rotation, error) {
+	p, err := w.StartProvider(cfg.flags...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer p.Stop()
+	s, err := runStorm(ctx, w, p, vols)
+	if err != nil {
+		return nil, nil, err
+	}
+	time.Sleep(cfg.pollAfter)
+	rot, err := runRotation(ctx, w, p, vols, s.versions, o.identities*o.objects)
+	return s, rot, err
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func numCPU() int       { return runtime.NumCPU() }
+func goVersion() string { return runtime.Version() }
