@@ -21,7 +21,12 @@ type options struct {
 	nmiEndpoint     string
 	tenantID        string
 	disableCache    bool
+	secretCacheTTL  time.Duration
+	vaultMaxConc    int
 	maxObjectsBytes int
+	vaultRetries    int
+	healthAddr      string
+	metricsAddr     string
 }
 
 func registerFlags(fs *flag.FlagSet) *options {
@@ -38,7 +43,12 @@ func registerFlags(fs *flag.FlagSet) *options {
 	fs.StringVar(&o.nmiEndpoint, "azure-nmi-endpoint", azure.DefaultNMIEndpoint, "aad-pod-identity NMI token URL")
 	fs.StringVar(&o.tenantID, "azure-tenant-id", "", "default Entra tenant for workload identity when a SecretProviderClass sets no tenantID")
 	fs.BoolVar(&o.disableCache, "disable-token-cache", false, "log in to Vault on every mount (for comparison only)")
+	fs.DurationVar(&o.secretCacheTTL, "secret-cache-ttl", 2*time.Minute, "keep Vault GET responses this long per (Vault token, path) so rotation polls of pods sharing an identity read each path at most once; never for POST/PUT or leased secrets; 0 disables; worst-case rotation delay = poll interval + this")
+	fs.IntVar(&o.vaultMaxConc, "vault-max-concurrency", 32, "most Vault reads in flight at once across all mounts (0: the default, 32)")
 	fs.IntVar(&o.maxObjectsBytes, "max-mount-bytes", 4<<20, "largest total size of the files of one mount")
+	fs.IntVar(&o.vaultRetries, "vault-max-retries", 3, "how often a Vault login or read that got no answer, 429, 502, 503 or 504 (reads: also 500) is tried again, with exponential backoff and jitter, honouring Retry-After and the mount's deadline; 0: never")
+	fs.StringVar(&o.healthAddr, "health-addr", "", "address of the HTTP server for /healthz and /readyz, e.g. :8096 (the Helm chart sets it); empty: off")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address of the HTTP server for /metrics (Prometheus), e.g. :8097 (the Helm chart sets it); may equal --health-addr; empty: off")
 	return o
 }
 

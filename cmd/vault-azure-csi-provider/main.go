@@ -1,5 +1,10 @@
 // Command vault-azure-csi-provider is a Secrets Store CSI Driver provider that
 // mounts HashiCorp Vault secrets, logging in with the pod's Azure identity.
+//
+// Without arguments it serves the driver on a unix socket (and, with
+// --health-addr / --metrics-addr, probes and metrics over HTTP). The mount
+// subcommand runs one mount outside Kubernetes and explains each step; see
+// "vault-azure-csi-provider mount --help".
 package main
 
 import (
@@ -21,7 +26,15 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "mount" {
+		return runMount(args[1:], os.Stdout, os.Stderr)
+	}
 	fs := flag.NewFlagSet("vault-azure-csi-provider", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: vault-azure-csi-provider [flags]         serve the Secrets Store CSI Driver")
+		fmt.Fprintln(fs.Output(), "       vault-azure-csi-provider mount [flags]   mount one SecretProviderClass here and explain each step")
+		fs.PrintDefaults()
+	}
 	opts := registerFlags(fs)
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {

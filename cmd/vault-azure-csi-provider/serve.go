@@ -2,41 +2,24 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"time"
 
 	"k8s.io/klog/v2"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
 )
 
-// newProvider wires the auth methods and metrics into a provider.
+// newProvider wires the auth methods and metrics into a provider (see wire
+// in wiring.go, which the mount command shares).
 func newProvider(o *options, m *metrics.Metrics) (*provider.Provider, error) {
-	az, err := azure.New(azure.Config{
-		OnRequest:              m.AzureRequest,
-		IMDSEndpoint:           o.imdsEndpoint,
-		AuthorityHost:          o.authorityHost,
-		NMIEndpoint:            o.nmiEndpoint,
-		DefaultTenantID:        o.tenantID,
-		NodeIdentityNamespaces: splitList(o.nodeIdentityNS),
-	})
+	w, err := wire(o, m)
 	if err != nil {
-		return nil, fmt.Errorf("configuring Azure identity: %w", err)
+		return nil, err
 	}
-	sa := serviceaccount.Method{}
-	manager := auth.NewManager(map[string]auth.Method{
-		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
-	}, auth.Options{DisableCache: o.disableCache, OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }})
-	return provider.New(provider.Config{
-		DefaultVaultAddress: o.vaultAddr,
-		VaultTimeout:        o.vaultTimeout,
-		MaxResponseBytes:    o.maxObjectsBytes,
-		OnVaultRequest:      m.VaultRequest,
-	}, manager)
+	return w.provider, nil
 }
 
 func serve(ctx context.Context, o *options) error {
@@ -51,5 +34,20 @@ func serve(ctx context.Context, o *options) error {
 	}
 	klog.InfoS("starting", "version", version, "endpoint", o.endpoint, "defaultVaultAddress", o.vaultAddr,
 		"nodeIdentityNamespaces", splitList(o.nodeIdentityNS))
-	return server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
+	probe, err := newSocketProbe(o.endpoint)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer probe.close()
+	ops, err := startOps(o.healthAddr, o.metricsAddr, m.Handler(), probe.check)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	serveErr := server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
+	// /readyz has answered 503 since shutdown began; stop the HTTP servers last.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, ops.stop(sctx))
 }

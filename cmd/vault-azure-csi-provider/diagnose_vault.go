@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
+)
+
+func (d *diagnosis) checkVault(ctx context.Context) bool {
+	addr := d.vaultAddress()
+	c, err := vaultclient.NewPool(d.mo.vaultTimeout, nil).Get(addr, d.prm.TLS)
+	if err != nil {
+		d.r.fail(stepVault, err, explanation{fix: "correct the TLS parameter named in the error"})
+		return false
+	}
+	c.SetMaxRetries(0)
+	d.vault = c
+	h, err := c.Sys().HealthWithContext(ctx)
+	if err != nil {
+		d.r.fail(stepVault, err, explanation{
+			why: fmt.Sprintf("Vault at %s did not answer sys/health%s", addr, auth.TLSHint(err.Error())),
+			fix: "check vaultAddress (or --vault-addr), DNS and network policies between the provider and Vault"})
+		return false
+	}
+	switch {
+	case !h.Initialized:
+		d.r.fail(stepVault, nil, explanation{why: "Vault is not initialized", fix: "vault operator init"})
+		return false
+	case h.Sealed:
+		d.r.fail(stepVault, nil, explanation{why: "Vault is sealed", fix: "vault operator unseal (or check auto-unseal)"})
+		return false
+	}
+	state := "active"
+	if h.Standby {
+		state = "standby (requests are forwarded)"
+	}
+	d.r.ok(stepVault, fmt.Sprintf("%s: version %s, initialized, unsealed, %s", addr, orText(h.Version, "unknown"), state))
+	return true
+}
+
+func (d *diagnosis) checkLogin(ctx context.Context) bool {
+	token, err := d.w.manager.Token(ctx, d.vault, d.areq)
+	if err != nil {
+		d.r.fail(stepLogin, err, d.explainLogin(err))
+		return false
+	}
+	d.vaultToken = token
+	detail := fmt.Sprintf("role %q at auth/%s", d.prm.RoleName, d.prm.AuthMountPath)
+	if oid, ok := d.azClaims["oid"].(string); ok {
+		detail += " accepted oid " + oid
+	} else if sub, ok := d.saClaims["sub"].(string); ok {
+		detail += " accepted " + sub
+	}
+	c, err := d.vault.Clone()
+	if err == nil {
+		c.SetToken(token)
+		c.SetNamespace(d.prm.VaultNamespace)
+		if s, lerr := c.Auth().Token().LookupSelfWithContext(ctx); lerr == nil && s != nil {
+			d.policies, _ = s.TokenPolicies()
+			ttl, _ := s.TokenTTL()
+			detail += fmt.Sprintf("; token policies %q, ttl %s", d.policies, ttl)
+		}
+	}
+	d.r.ok(stepLogin, detail)
+	return true
+}
+
+var notAuthorizedOID = regexp.MustCompile(`service principal not authorized: ([0-9a-fA-F-]+)`)
+
+// explainLogin turns Vault's refusal of a login into a reason and a fix.
+func (d *diagnosis) explainLogin(err error) explanation {
+	msg := err.Error()
+	p := d.prm
+	role := fmt.Sprintf("auth/%s/role/%s", p.AuthMountPath, p.RoleName)
+	aud, _ := d.azClaims["aud"].(string)
+	tid, _ := d.azClaims["tid"].(string)
+	if m := notAuthorizedOID.FindStringSubmatch(msg); m != nil {
+		return explanation{
+			why: fmt.Sprintf("%s does not list the identity's object id %s in bound_service_principal_ids (the token's oid is the managed identity's principal id, not its client id)", role, m[1]),
+			fix: fmt.Sprintf("vault write %s bound_service_principal_ids=%s (keep other bound ids, comma-separated), or set roleName to the role made for this identity", role, m[1])}
+	}
+	switch {
+	case containsAny(msg, "invalid role name", "role not found", "role \""+p.RoleName+"\" could not be found"):
+		return explanation{why: fmt.Sprintf("there is no role %q at auth/%s", p.RoleName, p.AuthMountPath),
+			fix: fmt.Sprintf("vault list auth/%s/role, then set roleName to one of them", p.AuthMountPath)}
+	case strings.Contains(msg, "no handler for route"):
+		return explanation{why: fmt.Sprintf("no auth method is enabled at auth/%s", p.AuthMountPath),
+			fix: fmt.Sprintf("vault auth enable -path=%s %s, or set vaultAuthMountPath", p.AuthMountPath, p.AuthMethod)}
+	case p.AuthMethod == params.MethodAzure && strings.Contains(msg, "issued by a different provider"):
+		return explanation{why: fmt.Sprintf("the token's issuer is not the one Vault expects: auth/%s/config has another tenant_id than the token's tid %s", p.AuthMountPath, orText(tid, "(unknown)")),
+			fix: fmt.Sprintf("vault write auth/%s/config tenant_id=%s resource=%s", p.AuthMountPath, orText(tid, "<tenant>"), orText(aud, p.Azure.Resource))}
+	case containsAny(msg, "subscription not authorized", "resource group not authorized", "scale set not authorized", "vm_name, vmss_name"):
+		return explanation{why: fmt.Sprintf("%s binds subscriptions, resource groups or scale sets that the login does not match", role),
+			fix: "for the node's identity set azureVMMetadata: \"true\" and check the bounds against the node pool; for workload identity remove those bounds and bind bound_service_principal_ids only"}
+	case p.AuthMethod != params.MethodAzure:
+		return d.explainServiceAccountLogin(msg, role)
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Kind == auth.KindUnavailable {
+		return explanation{why: "Vault did not answer the login", fix: "check Vault's health and the network between the provider and Vault"}
+	}
+	return audienceExplanation(p, aud)
+}
+
+// explainServiceAccountLogin covers kubernetes and jwt logins.
+func (d *diagnosis) explainServiceAccountLogin(msg, role string) explanation {
+	sub, _ := d.saClaims["sub"].(string)
+	aud := d.tokenAudience()
+	switch {
+	case containsAny(msg, "audience", "aud claim"):
+		return explanation{why: fmt.Sprintf("%s does not accept the token's audience %q", role, aud),
+			fix: fmt.Sprintf("vault write %s bound_audiences=%s, or set the audience parameter to the role's bound_audiences", role, aud)}
+	case containsAny(msg, "bound_subject", "sub claim", "(sub) claim", `claim "sub"`, "subject", "service account name not authorized", "namespace not authorized"):
+		return explanation{why: fmt.Sprintf("%s binds another service account than %q", role, sub),
+			fix: fmt.Sprintf("vault write %s bound_subject=%s (jwt) or bound_service_account_names/bound_service_account_namespaces (kubernetes)", role, sub)}
+	case containsAny(msg, "signature", "issuer", "iss claim"):
+		return explanation{why: "Vault could not verify the service-account token: its auth config does not have the cluster's issuer or keys",
+			fix: "set jwt_validation_pubkeys or oidc_discovery_url and bound_issuer (jwt), or kubernetes_host and the CA (kubernetes), for this cluster"}
+	}
+	return explanation{why: fmt.Sprintf("Vault refused the login; compare %s with the token's claims shown above", role)}
+}
+
+// audienceExplanation covers the trailing-slash trap: Vault's azure auth
+// compares the token's aud with the resource in its config exactly.
+func audienceExplanation(p *params.Params, aud string) explanation {
+	other := strings.TrimSuffix(aud, "/")
+	if other == aud {
+		other = aud + "/"
+	}
+	return explanation{
+		why: fmt.Sprintf("Vault refused the token for audience %q: auth/%s/config's resource must equal the token's aud exactly, and a trailing slash counts (%q is not %q); otherwise the config's tenant_id differs from the token's tid",
+			aud, p.AuthMountPath, aud, other),
+		fix: fmt.Sprintf("vault read auth/%s/config, then set azureResource in the SecretProviderClass to exactly its resource (probably %q)", p.AuthMountPath, other)}
+}
+
+// capabilitiesOn asks Vault what the login's token may do on path.
+func (d *diagnosis) capabilitiesOn(ctx context.Context, path string) ([]string, error) {
+	c, err := d.vault.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c.SetToken(d.vaultToken)
+	c.SetNamespace(d.prm.VaultNamespace)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.Sys().CapabilitiesSelfWithContext(ctx, path)
+}
+
+// neededCapability is what a policy must grant for the object's method.
+func neededCapability(method string) string {
+	if method == http.MethodGet {
+		return `["read"]`
+	}
+	return `["create", "update"]`
+}

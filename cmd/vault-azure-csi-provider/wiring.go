@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
+	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
+)
+
+// wiring is the provider and the parts it is built from. The server uses the
+// provider; the mount command also uses the parts, to check one step at a time.
+type wiring struct {
+	azure    *azure.Method
+	manager  *auth.Manager
+	provider *provider.Provider
+}
+
+// wire builds the auth methods, the token manager and the provider from the
+// flags, reporting to m. The server and the mount command share it, so the
+// command runs exactly the server's Mount path.
+func wire(o *options, m *metrics.Metrics) (*wiring, error) {
+	if o.secretCacheTTL < 0 || o.vaultMaxConc < 0 {
+		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency (got %d) must not be negative", o.secretCacheTTL, o.vaultMaxConc)
+	}
+	az, err := azure.New(azure.Config{
+		OnRequest:              m.AzureRequest,
+		IMDSEndpoint:           o.imdsEndpoint,
+		AuthorityHost:          o.authorityHost,
+		NMIEndpoint:            o.nmiEndpoint,
+		DefaultTenantID:        o.tenantID,
+		NodeIdentityNamespaces: splitList(o.nodeIdentityNS),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configuring Azure identity: %w", err)
+	}
+	sa := serviceaccount.Method{}
+	retry := &auth.Backoff{Retries: max(o.vaultRetries, 0)}
+	manager := auth.NewManager(map[string]auth.Method{
+		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
+	}, auth.Options{DisableCache: o.disableCache, OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) },
+		LoginRetry: retry})
+	p, err := provider.New(provider.Config{
+		DefaultVaultAddress: o.vaultAddr,
+		VaultTimeout:        o.vaultTimeout,
+		MaxResponseBytes:    o.maxObjectsBytes,
+		OnVaultRequest:      m.VaultRequest,
+		SecretCacheTTL:      o.secretCacheTTL,
+		VaultMaxConcurrency: o.vaultMaxConc,
+		OnSecretCache:       func(hit bool) { m.CacheLookup("secret", hit) },
+		VaultRetry:          retry,
+	}, manager)
+	if err != nil {
+		return nil, err
+	}
+	return &wiring{azure: az, manager: manager, provider: p}, nil
+}

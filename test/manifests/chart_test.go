@@ -1,0 +1,233 @@
+package manifests
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+)
+
+func TestChartLintsCleanly(t *testing.T) {
+	for name, values := range map[string]string{
+		"defaults":      "",
+		"everything on": everythingOn,
+	} {
+		t.Run(name, func(t *testing.T) {
+			vals, err := Values(values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := Lint(ChartDir, vals)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, strings.Join(msgs, "\n"))
+			}
+			for _, m := range msgs {
+				// Strict lint fails on warnings; info-level notes (e.g. "icon is
+				// recommended") are all that may remain.
+				if !strings.HasPrefix(m, "[INFO]") {
+					t.Errorf("lint: %s", m)
+				}
+			}
+		})
+	}
+}
+
+// everythingOn enables every optional part of the chart.
+const everythingOn = `
+vault: {address: "https://vault.vault.svc:8200", timeout: 10s}
+azure:
+  tenantID: 7f3b1c52-3f0e-4b7a-9a51-6c1f2d9e8a40
+  allowNodeIdentityNamespaces: [ops, monitoring]
+  authorityHost: https://login.microsoftonline.us/
+providersDir: /etc/kubernetes/secrets-store-csi-providers
+metrics:
+  serviceMonitor: {enabled: true, labels: {release: prometheus}}
+csiDriver: {create: true}
+hostNetwork: true
+image: {digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
+imagePullSecrets: [{name: regcred}]
+extraArgs: ["--max-mount-bytes=8388608"]
+extraEnv: [{name: NO_PROXY, value: "169.254.169.254,.svc,.cluster.local"}]
+podAnnotations: {example.com/team: platform}
+serviceAccount: {annotations: {example.com/owner: platform}}
+`
+
+func TestChartDefaults(t *testing.T) {
+	r := render(t, "")
+	if r.kinds["ServiceAccount"] != 1 || r.kinds["DaemonSet"] != 1 || len(r.kinds) != 2 {
+		t.Errorf("default kinds = %v, want one ServiceAccount and one DaemonSet (no RBAC, no CSIDriver, no Service)", r.kinds)
+	}
+	for _, o := range r.objs {
+		if sa, ok := o.(*corev1.ServiceAccount); ok && (sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken) {
+			t.Error("ServiceAccount must set automountServiceAccountToken: false")
+		}
+	}
+	ds := r.daemonSet(t)
+	pod := ds.Spec.Template.Spec
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Error("pod must set automountServiceAccountToken: false")
+	}
+	if pod.NodeSelector["kubernetes.io/os"] != "linux" || pod.PriorityClassName != "system-node-critical" || pod.HostNetwork {
+		t.Errorf("scheduling: nodeSelector %v priorityClassName %q hostNetwork %v", pod.NodeSelector, pod.PriorityClassName, pod.HostNetwork)
+	}
+	if len(pod.Tolerations) != 1 || pod.Tolerations[0].Operator != corev1.TolerationOpExists {
+		t.Errorf("tolerations = %v, want to tolerate every taint", pod.Tolerations)
+	}
+	c := r.container(t)
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("securityContext = %+v", sc)
+	}
+	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if c.Resources.Requests.Name(res, "").IsZero() || c.Resources.Limits.Name(res, "").IsZero() {
+			t.Errorf("%s needs a request and a limit: %+v", res, c.Resources)
+		}
+	}
+	checkSocketAndProbes(t, r, "/var/run/secrets-store-csi-providers")
+	for _, arg := range []string{"--health-addr=:8096", "--metrics-addr=:8097", "--log-format=json"} {
+		if !hasArg(c, arg) {
+			t.Errorf("args %q lack %s", c.Args, arg)
+		}
+	}
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--vault-addr") || strings.HasPrefix(a, "--allow-node-identity-namespaces") || strings.HasPrefix(a, "--azure-tenant-id") {
+			t.Errorf("default args set %s; defaults must be empty", a)
+		}
+	}
+}
+
+// checkSocketAndProbes checks that the socket lands in the providers
+// directory and the probes use the health port.
+func checkSocketAndProbes(t *testing.T, r *rendered, providersDir string) {
+	t.Helper()
+	pod := r.daemonSet(t).Spec.Template.Spec
+	c := r.container(t)
+	if len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil || pod.Volumes[0].HostPath.Path != providersDir {
+		t.Fatalf("volumes = %+v, want the hostPath %s", pod.Volumes, providersDir)
+	}
+	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != pod.Volumes[0].Name || !hasArg(c, "--endpoint="+c.VolumeMounts[0].MountPath+"/vault-azure.sock") {
+		t.Errorf("the socket must be <mountPath>/vault-azure.sock: mounts %+v args %q", c.VolumeMounts, c.Args)
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.StrVal != "health" {
+			t.Errorf("probe for %s = %+v", path, probe)
+		}
+	}
+	if !hasArg(c, "--health-addr=:"+strconv.Itoa(int(ports["health"]))) {
+		t.Errorf("the health port %d is not the one in --health-addr: %q", ports["health"], c.Args)
+	}
+}
+
+func TestChartOptions(t *testing.T) {
+	r := render(t, everythingOn)
+	for _, kind := range []string{"ServiceAccount", "DaemonSet", "Service", "ServiceMonitor", "CSIDriver"} {
+		if r.kinds[kind] != 1 {
+			t.Errorf("%s rendered %d times, want 1 (kinds %v)", kind, r.kinds[kind], r.kinds)
+		}
+	}
+	c := r.container(t)
+	for _, arg := range []string{
+		"--vault-addr=https://vault.vault.svc:8200", "--vault-timeout=10s",
+		"--azure-tenant-id=7f3b1c52-3f0e-4b7a-9a51-6c1f2d9e8a40", "--allow-node-identity-namespaces=ops,monitoring",
+		"--azure-authority-host=https://login.microsoftonline.us/", "--max-mount-bytes=8388608",
+	} {
+		if !hasArg(c, arg) {
+			t.Errorf("args %q lack %s", c.Args, arg)
+		}
+	}
+	if !strings.HasSuffix(c.Image, "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") {
+		t.Errorf("image %q does not use the digest", c.Image)
+	}
+	checkSocketAndProbes(t, r, "/etc/kubernetes/secrets-store-csi-providers")
+	pod := r.daemonSet(t).Spec.Template.Spec
+	if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+		t.Errorf("hostNetwork %v dnsPolicy %q", pod.HostNetwork, pod.DNSPolicy)
+	}
+	for _, o := range r.objs {
+		if d, ok := o.(*storagev1.CSIDriver); ok {
+			checkCSIDriver(t, d)
+		}
+	}
+}
+
+func checkCSIDriver(t *testing.T, d *storagev1.CSIDriver) {
+	t.Helper()
+	var auds []string
+	for _, tr := range d.Spec.TokenRequests {
+		auds = append(auds, tr.Audience)
+	}
+	if d.Name != "secrets-store.csi.k8s.io" || strings.Join(auds, ",") != "api://AzureADTokenExchange,vault" {
+		t.Errorf("CSIDriver %s tokenRequests %v", d.Name, auds)
+	}
+	if d.Spec.PodInfoOnMount == nil || !*d.Spec.PodInfoOnMount || d.Spec.RequiresRepublish == nil || !*d.Spec.RequiresRepublish {
+		t.Errorf("CSIDriver needs podInfoOnMount and requiresRepublish: %+v", d.Spec)
+	}
+}
+
+func TestChartNotesSayWhatToDoNext(t *testing.T) {
+	r := render(t, "")
+	for _, want := range []string{"rollout status daemonset/vault-azure-csi-provider", "tokenRequests", "api://AzureADTokenExchange",
+		"No default Vault address", "vault-azure-csi-provider mount --spc"} {
+		if !strings.Contains(r.notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, r.notes)
+		}
+	}
+	if n := render(t, everythingOn).notes; strings.Contains(n, "No default Vault address") || strings.Contains(n, "No default tenant") {
+		t.Errorf("NOTES warn about values that are set:\n%s", n)
+	}
+}
+
+func TestDeployManifestIsRenderedFromTheChart(t *testing.T) {
+	want, err := DeployManifest(ChartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(DeployFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Fatalf("%s is stale: run make manifests", DeployFile)
+	}
+	dec, err := NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec.DecodeFile(DeployFile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChartRefusesBadValues(t *testing.T) {
+	tests := map[string]string{
+		"misspelt top-level value": "vaul: {address: https://vault:8200}",
+		"misspelt nested value":    "azure: {tenantId: x}",
+		"port that is no number":   "health: {port: eighty}",
+		"vault address not a URL":  "vault: {address: vault.example.com}",
+		"log format":               "logging: {format: xml}",
+		"relative providersDir":    "providersDir: var/run/providers",
+	}
+	for name, values := range tests {
+		t.Run(name, func(t *testing.T) {
+			vals, err := Values(values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := Render(ChartDir, ReleaseName, ReleaseNamespace, vals); err == nil {
+				t.Errorf("values %q rendered; the schema must refuse them", values)
+			}
+			if _, err := Lint(ChartDir, vals); err == nil {
+				t.Errorf("helm lint accepted values %q", values)
+			}
+		})
+	}
+}

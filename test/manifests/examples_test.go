@@ -1,0 +1,155 @@
+package manifests
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	spcv1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+func TestStrictDecodingRejectsMistakes(t *testing.T) {
+	dec, err := NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, doc, want string }{
+		{"unknown field in a pod spec", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  containers: [{name: a, image: b, imagePullPolicyy: Always}]\n", "imagePullPolicyy"},
+		{"misspelt SecretProviderClass field", "apiVersion: secrets-store.csi.x-k8s.io/v1\nkind: SecretProviderClass\nmetadata: {name: x}\nspec:\n  provider: vault-azure\n  paramters: {roleName: r}\n", "paramters"},
+		{"duplicate field", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\nmetadata: {name: y}\n", "metadata"},
+		{"unknown kind", "apiVersion: v1\nkind: Pood\nmetadata: {name: x}\n", "Pood"},
+		{"wrong type", "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\nspec: {minReadySeconds: soon}\n", "minReadySeconds"},
+		{"unknown ServiceMonitor field", "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\nspec:\n  selector: {}\n  endpoint: [{port: metrics}]\n", "endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := dec.Decode(Doc{Source: tc.name, Text: tc.doc})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// exampleSet is one example file's objects, by kind.
+type exampleSet struct {
+	spcs []*spcv1.SecretProviderClass
+	pods []*corev1.Pod
+	sas  map[string]bool // namespace/name
+}
+
+func loadExample(t *testing.T, dec *Decoder, path string) *exampleSet {
+	t.Helper()
+	objs, err := dec.DecodeFile(path)
+	if err != nil {
+		t.Fatalf("strict decoding: %v", err)
+	}
+	set := &exampleSet{sas: map[string]bool{}}
+	for _, o := range objs {
+		switch v := o.(type) {
+		case *spcv1.SecretProviderClass:
+			set.spcs = append(set.spcs, v)
+		case *corev1.Pod:
+			set.pods = append(set.pods, v)
+		case *corev1.ServiceAccount:
+			set.sas[v.Namespace+"/"+v.Name] = true
+		default:
+			t.Errorf("unexpected %T in an example", o)
+		}
+	}
+	return set
+}
+
+func TestExamplesDecodeStrictlyAndHangTogether(t *testing.T) {
+	dec, err := NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(ExamplesDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			set := loadExample(t, dec, f)
+			if len(set.spcs) == 0 || len(set.pods) == 0 {
+				t.Fatalf("%d SecretProviderClasses and %d Pods: an example needs both", len(set.spcs), len(set.pods))
+			}
+			for _, spc := range set.spcs {
+				checkSPC(t, spc)
+			}
+			for _, pod := range set.pods {
+				checkPod(t, set, pod)
+			}
+		})
+	}
+}
+
+// checkSPC checks the class is for this provider and its secretObjects name
+// mounted objects.
+func checkSPC(t *testing.T, spc *spcv1.SecretProviderClass) {
+	t.Helper()
+	if spc.Spec.Provider != "vault-azure" {
+		t.Errorf("%s: provider %q, want vault-azure", spc.Name, spc.Spec.Provider)
+	}
+	var objects []struct {
+		ObjectName string `json:"objectName"`
+	}
+	if err := yaml.Unmarshal([]byte(spc.Spec.Parameters["objects"]), &objects); err != nil || len(objects) == 0 {
+		t.Fatalf("%s: objects parameter: %v (%d objects)", spc.Name, err, len(objects))
+	}
+	names := map[string]bool{}
+	for _, o := range objects {
+		names[o.ObjectName] = true
+	}
+	for _, so := range spc.Spec.SecretObjects {
+		for _, d := range so.Data {
+			if !names[d.ObjectName] {
+				t.Errorf("%s: secretObjects %s uses object %q, which is not mounted", spc.Name, so.SecretName, d.ObjectName)
+			}
+		}
+	}
+}
+
+// checkPod checks that the pod's CSI volumes name classes of the file, its
+// service account exists, and its secretKeyRefs name synced Secrets.
+func checkPod(t *testing.T, set *exampleSet, pod *corev1.Pod) {
+	t.Helper()
+	sa := pod.Spec.ServiceAccountName
+	if sa != "" && sa != "default" && !set.sas[pod.Namespace+"/"+sa] {
+		t.Errorf("pod %s: service account %s/%s is not in the example", pod.Name, pod.Namespace, sa)
+	}
+	synced := map[string][]string{}
+	for _, spc := range set.spcs {
+		for _, so := range spc.Spec.SecretObjects {
+			for _, d := range so.Data {
+				synced[so.SecretName] = append(synced[so.SecretName], d.Key)
+			}
+		}
+	}
+	csi := 0
+	for _, v := range pod.Spec.Volumes {
+		if v.CSI == nil {
+			continue
+		}
+		csi++
+		name := v.CSI.VolumeAttributes["secretProviderClass"]
+		found := slices.ContainsFunc(set.spcs, func(s *spcv1.SecretProviderClass) bool { return s.Name == name && s.Namespace == pod.Namespace })
+		if v.CSI.Driver != "secrets-store.csi.k8s.io" || v.CSI.ReadOnly == nil || !*v.CSI.ReadOnly || !found {
+			t.Errorf("pod %s volume %s: driver %q readOnly %v class %q found %v", pod.Name, v.Name, v.CSI.Driver, v.CSI.ReadOnly, name, found)
+		}
+	}
+	if csi == 0 {
+		t.Errorf("pod %s mounts no CSI volume", pod.Name)
+	}
+	for _, c := range pod.Spec.Containers {
+		for _, e := range c.Env {
+			if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil && !slices.Contains(synced[ref.SecretKeyRef.Name], ref.SecretKeyRef.Key) {
+				t.Errorf("pod %s env %s reads Secret %s key %s, which no secretObjects syncs", pod.Name, e.Name, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+			}
+		}
+	}
+}
