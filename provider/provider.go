@@ -144,7 +144,7 @@ func (p *Provider) Mount(ctx context.Context, attributes, targetPath, permission
 	if err != nil {
 		return nil, err
 	}
-	areq := authRequest(prm, addr)
+	areq := AuthRequest(prm, addr)
 	contents, err := p.readAll(ctx, base, areq, prm)
 	var res *Result
 	if err == nil {
@@ -225,7 +225,9 @@ func (e *SizeError) Error() string {
 	return fmt.Sprintf("the mounted files exceed %d bytes at object %q: the driver and Kubernetes Secrets cannot carry that much; mount fewer or smaller secrets", e.Limit, e.Object)
 }
 
-func authRequest(prm *params.Params, addr string) *auth.Request {
+// AuthRequest is the login request a Mount of prm makes against addr (the
+// troubleshooting command uses it to log in exactly as a Mount does).
+func AuthRequest(prm *params.Params, addr string) *auth.Request {
 	tokens := make(map[string]auth.ServiceAccountToken, len(prm.ServiceAccountTokens))
 	for aud, t := range prm.ServiceAccountTokens {
 		exp, _ := time.Parse(time.RFC3339, t.ExpirationTimestamp)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -100,7 +100,7 @@ func (d *diagnosis) checkParams(context.Context) bool {
 		d.r.fail(stepParams, nil, e)
 		return false
 	}
-	d.areq = authRequestFor(d.prm, d.vaultAddress())
+	d.areq = provider.AuthRequest(d.prm, d.vaultAddress())
 	d.r.ok(stepParams, d.describeParams())
 	return true
 }
@@ -249,24 +249,6 @@ func audiences(v any) []string {
 		return out
 	}
 	return nil
-}
-
-// authRequestFor builds the login request as the provider does for a Mount.
-func authRequestFor(prm *params.Params, addr string) *auth.Request {
-	tokens := make(map[string]auth.ServiceAccountToken, len(prm.ServiceAccountTokens))
-	for aud, t := range prm.ServiceAccountTokens {
-		exp, _ := time.Parse(time.RFC3339, t.ExpirationTimestamp)
-		tokens[aud] = auth.ServiceAccountToken{Token: t.Token, Expires: exp}
-	}
-	conn, _ := json.Marshal(prm.TLS)
-	return &auth.Request{
-		VaultAddress: addr, Connection: string(conn), VaultNamespace: prm.VaultNamespace,
-		Method: prm.AuthMethod, MountPath: prm.AuthMountPath, Role: prm.RoleName, Audience: prm.Audience,
-		Azure: auth.Azure{Identity: prm.Azure.Identity, ClientID: prm.Azure.ClientID, TenantID: prm.Azure.TenantID,
-			Resource: prm.Azure.Resource, VMMetadata: prm.Azure.VMMetadata},
-		Pod:    auth.Pod{Namespace: prm.Pod.Namespace, Name: prm.Pod.Name, UID: prm.Pod.UID, ServiceAccount: prm.Pod.ServiceAccount},
-		Tokens: tokens,
-	}
 }
 
 func firstOf(values ...string) string {
