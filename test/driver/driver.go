@@ -91,11 +91,9 @@ func (v *Volume) Attributes() (string, error) {
 // without object versions.
 var ErrMissingObjectVersions = errors.New("missing object versions")
 
-// Mount sends the MountRequest and, on success, writes the files into
-// v.TargetPath with the driver's atomic writer. It returns the object
-// versions the driver would record. current are the versions from the last
-// mount (rotation).
-func (c *Client) Mount(ctx context.Context, v *Volume, current map[string]string) (map[string]string, error) {
+// Request builds the MountRequest the driver sends for v; current are the
+// object versions from the last mount (rotation).
+func (v *Volume) Request(current map[string]string) (*v1alpha1.MountRequest, error) {
 	attrs, err := v.Attributes()
 	if err != nil {
 		return nil, err
@@ -115,19 +113,42 @@ func (c *Client) Mount(ctx context.Context, v *Volume, current map[string]string
 	for id, ver := range current {
 		req.CurrentObjectVersion = append(req.CurrentObjectVersion, &v1alpha1.ObjectVersion{Id: id, Version: ver})
 	}
+	return req, nil
+}
+
+// Send calls Mount with req and interprets the answer as the driver's
+// MountContent does, without writing files: it returns the response and the
+// object versions the driver would record.
+func (c *Client) Send(ctx context.Context, req *v1alpha1.MountRequest) (*v1alpha1.MountResponse, map[string]string, error) {
 	resp, err := c.rpc.Mount(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.GetError() != nil && resp.GetError().Code != "" {
-		return nil, fmt.Errorf("mount request failed with provider error code %s", resp.GetError().Code)
+		return nil, nil, fmt.Errorf("mount request failed with provider error code %s", resp.GetError().Code)
 	}
 	if resp.GetObjectVersion() == nil {
-		return nil, ErrMissingObjectVersions
+		return nil, nil, ErrMissingObjectVersions
 	}
 	versions := map[string]string{}
 	for _, ov := range resp.GetObjectVersion() {
 		versions[ov.Id] = ov.Version
+	}
+	return resp, versions, nil
+}
+
+// Mount sends the MountRequest and, on success, writes the files into
+// v.TargetPath with the driver's atomic writer. It returns the object
+// versions the driver would record. current are the versions from the last
+// mount (rotation).
+func (c *Client) Mount(ctx context.Context, v *Volume, current map[string]string) (map[string]string, error) {
+	req, err := v.Request(current)
+	if err != nil {
+		return nil, err
+	}
+	resp, versions, err := c.Send(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	if len(resp.GetFiles()) > 0 {
 		if err := fileutil.WritePayloads(v.TargetPath, resp.GetFiles()); err != nil {

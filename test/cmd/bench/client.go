@@ -11,61 +11,18 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
 )
 
-// rpcClient calls the provider's Mount like the driver, over one connection,
-// but does not write the files: the bench times the provider, not the disk.
-type rpcClient struct {
-	conn *grpc.ClientConn
-	rpc  v1alpha1.CSIDriverProviderClient
-}
-
-func dial(socket string) (*rpcClient, error) {
-	conn, err := grpc.NewClient("unix://"+socket,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
-	if err != nil {
-		return nil, fmt.Errorf("dialing %s: %w", socket, err)
-	}
-	return &rpcClient{conn: conn, rpc: v1alpha1.NewCSIDriverProviderClient(conn)}, nil
-}
-
-func (c *rpcClient) Close() error { return c.conn.Close() }
-
-// request builds the MountRequest the driver sends for v (see driver.Client.Mount).
-func request(v *driver.Volume, current map[string]string) (*v1alpha1.MountRequest, error) {
-	attrs, err := v.Attributes()
-	if err != nil {
-		return nil, err
-	}
-	req := &v1alpha1.MountRequest{Attributes: attrs, Secrets: "{}", TargetPath: v.TargetPath, Permission: "420"}
-	for id, ver := range current {
-		req.CurrentObjectVersion = append(req.CurrentObjectVersion, &v1alpha1.ObjectVersion{Id: id, Version: ver})
-	}
-	return req, nil
-}
-
-// mount sends req and returns the object versions and how long it took.
-func (c *rpcClient) mount(ctx context.Context, req *v1alpha1.MountRequest) (map[string]string, time.Duration, error) {
+// mount sends req as the driver does (driver.Client.Send, without writing
+// files: the bench times the provider, not the disk) and returns the object
+// versions and how long the call took.
+func mount(ctx context.Context, c *driver.Client, req *v1alpha1.MountRequest) (map[string]string, time.Duration, error) {
 	start := time.Now()
-	resp, err := c.rpc.Mount(ctx, req)
-	d := time.Since(start)
-	if err != nil {
-		return nil, d, err
-	}
-	if resp.GetError() != nil && resp.GetError().Code != "" {
-		return nil, d, fmt.Errorf("provider error code %s", resp.GetError().Code)
-	}
-	versions := map[string]string{}
-	for _, ov := range resp.GetObjectVersion() {
-		versions[ov.Id] = ov.Version
-	}
-	return versions, d, nil
+	_, versions, err := c.Send(ctx, req)
+	return versions, time.Since(start), err
 }
 
 // percentile returns the p-th percentile (nearest rank) of ds.

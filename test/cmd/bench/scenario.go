@@ -46,13 +46,13 @@ type storm struct {
 func runStorm(ctx context.Context, w *world.World, p *world.Provider, vols []*driver.Volume) (*storm, error) {
 	reqs := make([]*v1alpha1.MountRequest, len(vols))
 	for i, v := range vols {
-		r, err := request(v, nil)
+		r, err := v.Request(nil)
 		if err != nil {
 			return nil, err
 		}
 		reqs[i] = r
 	}
-	c, err := dial(p.Socket)
+	c, err := driver.Dial(p.Socket)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func runStorm(ctx context.Context, w *world.World, p *world.Provider, vols []*dr
 			<-start
 			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
-			s.versions[i], s.latencies[i], errs[i] = c.mount(cctx, reqs[i])
+			s.versions[i], s.latencies[i], errs[i] = mount(cctx, c, reqs[i])
 		}()
 	}
 	t0 := time.Now()
@@ -100,7 +100,7 @@ type rotation struct {
 // runRotation polls every pod once with its current versions, one after
 // another as the driver's rotation reconciler does.
 func runRotation(ctx context.Context, w *world.World, p *world.Provider, vols []*driver.Volume, current []map[string]string, unique int) (*rotation, error) {
-	c, err := dial(p.Socket)
+	c, err := driver.Dial(p.Socket)
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +108,12 @@ func runRotation(ctx context.Context, w *world.World, p *world.Provider, vols []
 	r := &rotation{polls: len(vols), unique: unique}
 	before := snapshot(w)
 	for i, v := range vols {
-		req, err := request(v, current[i])
+		req, err := v.Request(current[i])
 		if err != nil {
 			return nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		_, _, err = c.mount(cctx, req)
+		_, _, err = mount(cctx, c, req)
 		cancel()
 		if err != nil {
 			r.errors++
@@ -132,19 +132,19 @@ func runRotation(ctx context.Context, w *world.World, p *world.Provider, vols []
 // sequential mounts v count times, one after another, after one untimed
 // mount that warms the caches, and returns the latencies.
 func sequential(ctx context.Context, p *world.Provider, v *driver.Volume, count int) ([]time.Duration, error) {
-	c, err := dial(p.Socket)
+	c, err := driver.Dial(p.Socket)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	req, err := request(v, nil)
+	req, err := v.Request(nil)
 	if err != nil {
 		return nil, err
 	}
 	var out []time.Duration
 	for i := -1; i < count; i++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, d, err := c.mount(cctx, req)
+		_, d, err := mount(cctx, c, req)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("warm mount %d: %w", i, err)
@@ -159,7 +159,7 @@ func sequential(ctx context.Context, p *world.Provider, v *driver.Volume, count 
 // cold starts a fresh provider (no cached Vault token, Azure token or
 // secret) per sample and times its first Mount of v.
 func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume, samples int) ([]time.Duration, error) {
-	req, err := request(v, nil)
+	req, err := v.Request(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -169,13 +169,13 @@ func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume,
 		if err != nil {
 			return nil, err
 		}
-		c, err := dial(p.Socket)
+		c, err := driver.Dial(p.Socket)
 		if err != nil {
 			p.Stop()
 			return nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, d, err := c.mount(cctx, req)
+		_, d, err := mount(cctx, c, req)
 		cancel()
 		c.Close()
 		if serr := p.Stop(); serr != nil {
