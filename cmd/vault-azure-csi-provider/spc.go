@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v2"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
@@ -127,14 +127,14 @@ func objectAttributes(attrs string, i int) (string, error) {
 	if err := json.Unmarshal([]byte(attrs), &m); err != nil {
 		return "", err
 	}
-	var objs []yaml.MapSlice
+	var objs []yaml.Node
 	if err := yaml.Unmarshal([]byte(m["objects"]), &objs); err != nil {
 		return "", fmt.Errorf("re-reading objects: %w", err)
 	}
 	if i < 0 || i >= len(objs) {
 		return "", fmt.Errorf("objects has no index %d", i)
 	}
-	one, err := yaml.Marshal([]yaml.MapSlice{objs[i]})
+	one, err := yaml.Marshal([]*yaml.Node{&objs[i]})
 	if err != nil {
 		return "", err
 	}

@@ -1,13 +1,17 @@
 package params
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"path"
 	"strings"
 
-	yaml "go.yaml.in/yaml/v2"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Encodings of a secret value as stored in Vault.
@@ -20,9 +24,16 @@ const (
 // Object is one file to mount: which Vault path and key to read, and how.
 type Object struct {
 	ObjectName string
+	// SecretPath is the Vault API path, without a leading "/v1/" and
+	// without the query, e.g. "secret/data/app".
 	SecretPath string
-	SecretKey  string
-	Method     string // GET (default), POST or PUT
+	// Query holds the URL query parameters written after "?" in
+	// secretPath (e.g. version=2 for a KV v2 version); nil if none.
+	Query     url.Values
+	SecretKey string
+	Method    string // GET (default), POST or PUT
+	// SecretArgs is the JSON body sent with the request, whatever the
+	// method (as HashiCorp's provider does); nil: no body.
 	SecretArgs map[string]any
 	Encoding   string // utf-8 (default), base64 or hex
 	// FilePermission is the file mode; zero means the mount's permission.
@@ -47,8 +58,8 @@ func (p *Params) parseObjects(attrs map[string]string) error {
 	if strings.TrimSpace(raw) == "" {
 		return invalid("objects", "is required: list the secrets to mount, e.g. \"- objectName: db-password\\n  secretPath: secret/data/db\\n  secretKey: password\"")
 	}
-	var entries []rawObject
-	if err := yaml.UnmarshalStrict([]byte(raw), &entries); err != nil {
+	entries, err := decodeObjects(raw)
+	if err != nil {
 		return invalid("objects", "is not a YAML list of objects (%s): known fields are %s", yamlError(err), knownObjectFields)
 	}
 	if len(entries) == 0 {
@@ -73,6 +84,19 @@ func (p *Params) parseObjects(attrs map[string]string) error {
 	return checkFileDirConflicts(p.Objects)
 }
 
+// decodeObjects decodes the objects list strictly (unknown fields are an
+// error). YAML maps decode to map[string]any, so nested secretArgs can be
+// sent as JSON.
+func decodeObjects(raw string) ([]rawObject, error) {
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.KnownFields(true)
+	var entries []rawObject
+	if err := dec.Decode(&entries); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return entries, nil
+}
+
 // yamlError keeps the YAML parser's line information but never echoes the
 // document, which could carry a secretArgs value.
 func yamlError(err error) string {
@@ -92,21 +116,16 @@ func validateObject(i int, e rawObject) (Object, error) {
 	if err != nil {
 		return Object{}, invalid(field("objectName"), "%q: %v", short(e.ObjectName), err)
 	}
-	secretPath := strings.Trim(strings.TrimSpace(e.SecretPath), "/")
-	if secretPath == "" {
+	if strings.Trim(strings.TrimSpace(e.SecretPath), "/") == "" {
 		return Object{}, invalid(field("secretPath"), "is required: the Vault path to read, e.g. secret/data/db")
 	}
-	for _, seg := range strings.Split(secretPath, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return Object{}, invalid(field("secretPath"), "%q has an empty, \".\" or \"..\" segment", short(e.SecretPath))
-		}
+	secretPath, query, err := splitSecretPath(e.SecretPath)
+	if err != nil {
+		return Object{}, invalid(field("secretPath"), "%q %v", short(e.SecretPath), err)
 	}
-	o := Object{ObjectName: name, SecretPath: secretPath, SecretKey: e.SecretKey, SecretArgs: e.SecretArgs}
+	o := Object{ObjectName: name, SecretPath: secretPath, Query: query, SecretKey: e.SecretKey, SecretArgs: e.SecretArgs}
 	if o.Method, err = normalizeMethod(e.Method); err != nil {
 		return Object{}, invalid(field("method"), "%v", err)
-	}
-	if len(o.SecretArgs) > 0 && o.Method == "GET" {
-		return Object{}, invalid(field("secretArgs"), "is only sent with method POST or PUT: set method: POST (e.g. for pki/issue/<role>)")
 	}
 	if _, err := json.Marshal(o.SecretArgs); err != nil {
 		return Object{}, invalid(field("secretArgs"), "cannot be sent as JSON: use string keys and plain values")
@@ -122,6 +141,32 @@ func validateObject(i int, e rawObject) (Object, error) {
 		o.FilePermission = os.FileMode(m)
 	}
 	return o, nil
+}
+
+// splitSecretPath reads secretPath as HashiCorp's provider does: an
+// optional "/v1/" (or "v1/") prefix is the API version, not part of the
+// path, and anything after "?" is sent as URL query parameters.
+func splitSecretPath(raw string) (string, url.Values, error) {
+	p, rawQuery, hasQuery := strings.Cut(strings.TrimSpace(raw), "?")
+	p = strings.TrimPrefix(p, "/")
+	p = strings.TrimPrefix(p, "v1/")
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", nil, fmt.Errorf("names no path after the API version: write the Vault path, e.g. secret/data/db")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", nil, fmt.Errorf("has an empty, \".\" or \"..\" segment")
+		}
+	}
+	if !hasQuery || rawQuery == "" {
+		return p, nil, nil
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", nil, fmt.Errorf("has a malformed query after \"?\": write it as ?name=value&other=value, e.g. ?version=2")
+	}
+	return p, q, nil
 }
 
 // cleanObjectName accepts relative, clean paths inside the mount.

@@ -7,6 +7,7 @@
 package params
 
 import (
+	"cmp"
 	"encoding/json"
 	"os"
 	"strconv"
@@ -199,7 +200,11 @@ func (p *Params) parseAuth(attrs map[string]string) error {
 	if !ok {
 		return invalid("vaultAuthMethod", "%q is not supported: use azure, kubernetes or jwt", short(p.AuthMethod))
 	}
-	if v := firstNonEmpty(attrs["vaultAuthMountPath"], attrs["vaultKubernetesMountPath"]); v != "" {
+	authMount, k8sMount := strings.TrimSpace(attrs["vaultAuthMountPath"]), strings.TrimSpace(attrs["vaultKubernetesMountPath"])
+	if authMount != "" && k8sMount != "" {
+		return invalid("vaultAuthMountPath", "and vaultKubernetesMountPath are both set (%q and %q): set only vaultAuthMountPath (vaultKubernetesMountPath is its older name)", short(authMount), short(k8sMount))
+	}
+	if v := cmp.Or(authMount, k8sMount); v != "" {
 		mount = v
 	}
 	mount = strings.TrimPrefix(strings.Trim(strings.TrimSpace(mount), "/"), "auth/")
@@ -231,15 +236,6 @@ func parseBool(attrs map[string]string, name string) (bool, error) {
 		return false, invalid(name, "%q is not a boolean: use \"true\" or \"false\"", short(raw))
 	}
 	return v, nil
-}
-
-func firstNonEmpty(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // short keeps user input in error messages readable.

@@ -149,7 +149,6 @@ func TestParseErrorsNameTheParameter(t *testing.T) {
 		{"no path", base(map[string]string{"objects": "- objectName: a\n"}), "420", "objects[0].secretPath", "required"},
 		{"dotdot path", base(map[string]string{"objects": "- objectName: a\n  secretPath: secret/../sys/raw\n"}), "420", "objects[0].secretPath", ".."},
 		{"bad http method", base(map[string]string{"objects": "- objectName: a\n  secretPath: s/a\n  method: DELETE\n"}), "420", "objects[0].method", "GET"},
-		{"args with get", base(map[string]string{"objects": "- objectName: a\n  secretPath: s/a\n  secretArgs: {x: 1}\n"}), "420", "objects[0].secretArgs", "POST"},
 		{"bad encoding", base(map[string]string{"objects": "- objectName: a\n  secretPath: s/a\n  encoding: rot13\n"}), "420", "objects[0].encoding", "base64"},
 		{"bad file permission", base(map[string]string{"objects": "- objectName: a\n  secretPath: s/a\n  filePermission: 01777\n"}), "420", "objects[0].filePermission", "0777"},
 		{"tokens not json", base(map[string]string{AttrServiceAccountTokens: "{not json"}), "420", AttrServiceAccountTokens, "JSON"},
