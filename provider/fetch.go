@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
@@ -18,7 +19,10 @@ import (
 // fails the whole Mount: the driver never gets a partial set. scope (see
 // readScope) names the token and connection that c carries.
 func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope string, objs []params.Object) ([][]byte, error) {
-	reqs, objReq := distinctRequests(objs)
+	reqs, objReq, err := p.resolveRequests(ctx, c, objs)
+	if err != nil {
+		return nil, err
+	}
 	f := &fetch{p: p, c: c, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs))}
 	if err := f.run(ctx, reqs); err != nil {
 		return nil, err
@@ -34,24 +38,55 @@ func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope stri
 	return contents, nil
 }
 
-// distinctRequests returns the distinct Vault requests behind objs and, for
-// each object, the index of its request.
-func distinctRequests(objs []params.Object) ([]secrets.Request, []int) {
-	reqIndex := map[string]int{}
-	var reqs []secrets.Request
-	objReq := make([]int, len(objs))
+// resolveRequests returns the distinct Vault requests behind objs, as Vault
+// needs them (see secrets.Reader.Resolve), and for each object the index of
+// its request. Objects are compared after resolution, so "secret/app" and
+// "secret/data/app" on a KV v2 mount are one read: one version of one
+// secret per Mount.
+func (p *Provider) resolveRequests(ctx context.Context, c *vault.Client, objs []params.Object) ([]secrets.Request, []int, error) {
+	written := make([]secrets.Request, len(objs))
 	for i, obj := range objs {
-		r := secrets.RequestFor(obj)
-		k := requestKey(r)
-		idx, ok := reqIndex[k]
-		if !ok {
-			idx = len(reqs)
-			reqIndex[k] = idx
-			reqs = append(reqs, r)
-		}
-		objReq[i] = idx
+		written[i] = secrets.RequestFor(obj)
 	}
-	return reqs, objReq
+	unique, objUnique := distinctRequests(written)
+	resolved := make([]secrets.Request, len(unique))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.cfg.ObjectConcurrency)
+	for i, r := range unique {
+		g.Go(func() error {
+			var err error
+			resolved[i], err = p.reader.Resolve(gctx, c, r)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	reqs, resolvedReq := distinctRequests(resolved)
+	objReq := make([]int, len(objs))
+	for i := range objs {
+		objReq[i] = resolvedReq[objUnique[i]]
+	}
+	return reqs, objReq, nil
+}
+
+// distinctRequests returns the distinct requests of rs and, for each
+// element of rs, the index of its distinct request.
+func distinctRequests(rs []secrets.Request) ([]secrets.Request, []int) {
+	index := map[string]int{}
+	var out []secrets.Request
+	which := make([]int, len(rs))
+	for i, r := range rs {
+		k := r.Key()
+		idx, ok := index[k]
+		if !ok {
+			idx = len(out)
+			index[k] = idx
+			out = append(out, r)
+		}
+		which[i] = idx
+	}
+	return out, which
 }
 
 // fetch is one Mount's reads. GETs come from the secret cache, or from a
@@ -171,7 +206,7 @@ func (f *fetch) read(ctx context.Context, r secrets.Request) (*vault.Secret, err
 		return nil, fmt.Errorf("reading %s: %w", r.Path, err)
 	}
 	defer f.p.limit.release()
-	return f.p.reader.Read(ctx, f.c, r)
+	return f.p.reader.Send(ctx, f.c, r)
 }
 
 // cached returns the secret cache's response to the GET r (key: readKey),

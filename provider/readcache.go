@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,24 +26,7 @@ func readScope(address, connection, namespace, token string) string {
 // readKey is the cache and coalescing key of one request within a scope
 // (a JSON array, so the two cannot run together).
 func readKey(scope string, r secrets.Request) string {
-	return scope + requestKey(r)
-}
-
-// requestKey identifies a request: its method, path and arguments (JSON,
-// whose maps have sorted keys), each prefixed by its length.
-func requestKey(r secrets.Request) string {
-	args := ""
-	if r.Args != nil {
-		b, _ := json.Marshal(r.Args)
-		args = string(b)
-	}
-	var k strings.Builder
-	for _, field := range []string{r.Method, r.Path, args} {
-		k.WriteString(strconv.Itoa(len(field)))
-		k.WriteByte(':')
-		k.WriteString(field)
-	}
-	return k.String()
+	return scope + r.Key()
 }
 
 // cacheable reports whether a response may be kept or shared between Mounts:

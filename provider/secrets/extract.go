@@ -39,10 +39,23 @@ func Content(secret *vault.Secret, obj params.Object) ([]byte, error) {
 	}
 	out, err := decode(raw, obj.Encoding)
 	if err != nil {
-		return nil, fmt.Errorf("secretKey %q at %s is not valid %s (encoding parameter): %w", obj.SecretKey, obj.SecretPath, obj.Encoding, err)
+		return nil, &DecodeError{Key: obj.SecretKey, Path: obj.SecretPath, Encoding: obj.Encoding, Err: err}
 	}
 	return out, nil
 }
+
+// DecodeError is a value that is not in the encoding the object says: the
+// SecretProviderClass, not Vault, needs fixing.
+type DecodeError struct {
+	Key, Path, Encoding string
+	Err                 error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("secretKey %q at %s is not valid %s (encoding parameter): %v", e.Key, e.Path, e.Encoding, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
 
 // lookupKey finds key in a KV v2 inner data map first (as HashiCorp's
 // provider does), then at the top level, then as a dotted path.

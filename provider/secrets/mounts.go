@@ -4,41 +4,60 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 )
 
-const mountInfoTTL = 5 * time.Minute
+const (
+	mountInfoTTL = 5 * time.Minute
+	// DefaultMountCacheSize bounds the mounts remembered, over all Vault
+	// addresses and namespaces.
+	DefaultMountCacheSize = 1024
+)
 
 // mountsAPI is where Vault tells which mount serves a path, and its KV version.
 const mountsAPI = "sys/internal/ui/mounts/"
 
-// mountCache remembers, per Vault address and namespace, the KV version of
-// the mounts it has looked up via sys/internal/ui/mounts.
+// kvV2Roots are the first path segments of KV v2's own API under a mount:
+// a path that starts with one is already an API path and is left alone.
+var kvV2Roots = map[string]bool{
+	"data": true, "metadata": true, "subkeys": true, "delete": true, "undelete": true, "destroy": true, "config": true,
+}
+
+// mountCache remembers the mounts looked up via sys/internal/ui/mounts, per
+// Vault address and namespace, for mountInfoTTL. Mount information is not
+// secret, so holders of different tokens share it.
 type mountCache struct {
-	mu     sync.Mutex
-	mounts map[string][]mountInfo // address|namespace → mounts
+	mounts *expirable.LRU[string, mountInfo] // scope + mount path → mount
+	// lookups coalesces concurrent lookups per scope and first path
+	// segment (every mount serving a path starts with its first segment,
+	// and the mount is unknown before the lookup).
+	lookups singleflight.Group
 }
 
 type mountInfo struct {
-	path    string // "secret/"
-	kvV2    bool
-	fetched time.Time
+	path string // "secret/"
+	kvV2 bool
 }
 
-func newMountCache() *mountCache {
-	return &mountCache{mounts: map[string][]mountInfo{}}
+func newMountCache(size int) *mountCache {
+	if size <= 0 {
+		size = DefaultMountCacheSize
+	}
+	return &mountCache{mounts: expirable.NewLRU[string, mountInfo](size, nil, mountInfoTTL)}
 }
 
 // apiPath returns the API path for a read of path: for a KV v2 mount,
-// "secret/foo" becomes "secret/data/foo"; "secret/data/foo" stays. It fails
-// only when Vault could not answer the mount lookup (sealed, unreachable)
-// even after retries: guessing then could read the wrong path.
+// "secret/foo" becomes "secret/data/foo"; paths of KV v2's own API
+// ("secret/data/foo", "secret/metadata/foo", "secret/subkeys/foo", …) stay.
+// It fails only when Vault could not answer the mount lookup (sealed,
+// unreachable) even after retries: guessing then could read the wrong path.
 func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path string, retry auth.Backoff) (string, error) {
 	m, ok, err := c.lookup(ctx, client, path, retry)
 	if err != nil {
@@ -48,22 +67,91 @@ func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path str
 		return path, nil
 	}
 	rest := strings.TrimPrefix(path, m.path)
-	if strings.HasPrefix(rest, "data/") || rest == "data" {
+	first, _, _ := strings.Cut(rest, "/")
+	if rest == "" || !strings.HasPrefix(path, m.path) || kvV2Roots[first] {
 		return path, nil
 	}
 	return m.path + "data/" + rest, nil
 }
 
+// lookupResult is what one lookup learnt: the mount serving its path, or
+// nothing (found false) when Vault would not say.
+type lookupResult struct {
+	mount mountInfo
+	found bool
+}
+
+// lookup returns the mount serving path: from the cache (the longest cached
+// mount path that is a prefix of path), or from Vault. Concurrent lookups
+// that may concern the same mount share one request; a caller whose path
+// the shared answer does not cover tries again, joining or starting the
+// next shared request, and after a few rounds asks on its own.
 func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path string, retry auth.Backoff) (mountInfo, bool, error) {
-	key := client.Address() + "|" + client.Namespace()
-	c.mu.Lock()
-	for _, m := range c.mounts[key] {
-		if strings.HasPrefix(path+"/", m.path) && time.Since(m.fetched) < mountInfoTTL {
-			c.mu.Unlock()
+	scope := client.Address() + "\x00" + client.Namespace() + "\x00"
+	first, _, _ := strings.Cut(path, "/")
+	for range maxSharedLookups {
+		if m, ok := c.cached(scope, path); ok {
 			return m, true, nil
 		}
+		ch := c.lookups.DoChan(scope+first, func() (any, error) {
+			sctx, cancel := sharedContext(ctx)
+			defer cancel()
+			return c.fetch(sctx, client, scope, path, retry)
+		})
+		var res singleflight.Result
+		select {
+		case <-ctx.Done():
+			return mountInfo{}, false, lookupError(path, ctx.Err())
+		case res = <-ch:
+		}
+		if res.Err != nil {
+			return mountInfo{}, false, lookupError(path, res.Err)
+		}
+		r := res.Val.(lookupResult)
+		if !res.Shared || (r.found && covers(r.mount, path)) {
+			return r.mount, r.found, nil
+		}
+		// Another caller's lookup, for a path under another mount that
+		// starts with the same segment, or one Vault would not describe
+		// to that caller's token.
 	}
-	c.mu.Unlock()
+	r, err := c.fetch(ctx, client, scope, path, retry)
+	if err != nil {
+		return mountInfo{}, false, lookupError(path, err)
+	}
+	return r.mount, r.found, nil
+}
+
+// maxSharedLookups bounds the shared lookups a caller waits for before it
+// asks Vault on its own.
+const maxSharedLookups = 4
+
+// cached returns the longest cached mount that is a prefix of path. Vault
+// refuses to create a mount inside another, so one mount serves a path;
+// should the cache know two (after a remount), the longest is the one
+// Vault's router picks.
+func (c *mountCache) cached(scope, path string) (mountInfo, bool) {
+	candidate := path + "/"
+	for {
+		if m, ok := c.mounts.Get(scope + candidate); ok {
+			return m, true
+		}
+		i := strings.LastIndexByte(strings.TrimSuffix(candidate, "/"), '/')
+		if i < 0 {
+			return mountInfo{}, false
+		}
+		candidate = candidate[:i+1]
+	}
+}
+
+func covers(m mountInfo, path string) bool {
+	return strings.HasPrefix(path+"/", m.path)
+}
+
+// fetch asks Vault which mount serves path, retrying failures that may
+// pass. A refusal or an unknown endpoint (old Vault, or a token without
+// access under the mount) is no error: the path is then used as written.
+func (c *mountCache) fetch(ctx context.Context, client *vault.Client, scope, path string, retry auth.Backoff) (lookupResult, error) {
 	var m mountInfo
 	retryable := func(err error) bool { return Retryable(ctx, http.MethodGet, err) }
 	err := retry.Do(ctx, retryable, func(actx context.Context) error {
@@ -73,24 +161,35 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path stri
 	})
 	if err != nil {
 		if ctx.Err() != nil || retryable(err) {
-			e := vaultError(http.MethodGet, path, err)
-			e.Message = "finding the KV version of its mount at " + mountsAPI + ": " + e.Message
-			return mountInfo{}, false, e
+			return lookupResult{}, err
 		}
-		// Old Vault or no permission: use the path as written.
 		klog.V(4).InfoS("KV version detection unavailable, using the path as written", "path", path, "err", err)
-		return mountInfo{}, false, nil
+		return lookupResult{}, nil
 	}
-	c.mu.Lock()
-	list := c.mounts[key][:0:0]
-	for _, old := range c.mounts[key] {
-		if old.path != m.path {
-			list = append(list, old)
-		}
+	if !covers(m, path) {
+		// Vault named a mount that is not a prefix of the path (e.g. one
+		// of a child namespace named in the path): nothing to rewrite.
+		return lookupResult{}, nil
 	}
-	c.mounts[key] = append(list, m)
-	c.mu.Unlock()
-	return m, true, nil
+	c.mounts.Add(scope+m.path, m)
+	return lookupResult{mount: m, found: true}, nil
+}
+
+func lookupError(path string, err error) error {
+	e := vaultError(http.MethodGet, path, err)
+	e.Message = "finding the KV version of its mount at " + mountsAPI + ": " + e.Message
+	return e
+}
+
+// sharedContext is ctx without its cancellation but with its deadline: a
+// lookup that several Mounts wait for must not fail them all when its
+// first caller gives up, yet it must stop in time.
+func sharedContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	shared := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(shared, dl)
+	}
+	return context.WithCancel(shared)
 }
 
 func fetchMount(ctx context.Context, client *vault.Client, path string) (mountInfo, error) {
@@ -113,7 +212,7 @@ func fetchMount(ctx context.Context, client *vault.Client, path string) (mountIn
 	if opts, ok := s.Data["options"].(map[string]any); ok {
 		version, _ = opts["version"].(string)
 	}
-	return mountInfo{path: mp, kvV2: (typ == "kv" || typ == "generic") && version == "2", fetched: time.Now()}, nil
+	return mountInfo{path: mp, kvV2: (typ == "kv" || typ == "generic") && version == "2"}, nil
 }
 
 type mountError string

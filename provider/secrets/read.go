@@ -5,9 +5,13 @@ package secrets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
@@ -18,8 +22,9 @@ import (
 
 // Reader reads secrets; it remembers which mounts are KV v2.
 type Reader struct {
-	mounts *mountCache
-	retry  auth.Backoff
+	mounts         *mountCache
+	mountCacheSize int
+	retry          auth.Backoff
 }
 
 // Option configures a Reader.
@@ -30,12 +35,19 @@ func WithRetry(b auth.Backoff) Option {
 	return func(r *Reader) { r.retry = b }
 }
 
+// WithMountCacheSize bounds how many KV mounts the Reader remembers
+// (default DefaultMountCacheSize).
+func WithMountCacheSize(n int) Option {
+	return func(r *Reader) { r.mountCacheSize = n }
+}
+
 // NewReader returns a Reader.
 func NewReader(opts ...Option) *Reader {
-	r := &Reader{mounts: newMountCache(), retry: auth.DefaultBackoff}
+	r := &Reader{retry: auth.DefaultBackoff}
 	for _, o := range opts {
 		o(r)
 	}
+	r.mounts = newMountCache(r.mountCacheSize)
 	return r
 }
 
@@ -43,46 +55,108 @@ func NewReader(opts ...Option) *Reader {
 // response, so a certificate and its private key come from the same issue.
 type Request struct {
 	Method string
-	Path   string
+	Path   string     // API path, without "/v1/" and without the query
+	Query  url.Values // URL query parameters; nil: none
 	Args   map[string]any
 }
 
 // RequestFor returns the Request behind obj.
 func RequestFor(obj params.Object) Request {
-	return Request{Method: obj.Method, Path: obj.SecretPath, Args: obj.SecretArgs}
+	return Request{Method: obj.Method, Path: obj.SecretPath, Query: obj.Query, Args: obj.SecretArgs}
 }
 
-// Read performs the request with client, which carries the token and
-// namespace. KV v2 paths given without "data/" are completed.
-//
-// Failures that may pass are retried (see Retryable); the error of a Read
-// that gave up says how often it tried.
-func (r *Reader) Read(ctx context.Context, client *vault.Client, req Request) (*vault.Secret, error) {
-	path := req.Path
-	if req.Method == http.MethodGet {
-		var err error
-		if path, err = r.mounts.apiPath(ctx, client, req.Path, r.retry); err != nil {
-			return nil, err
-		}
+// Key identifies the request: its method, path, query (sorted) and
+// arguments (JSON, whose maps have sorted keys), each prefixed by its
+// length so that no two requests run together.
+func (r Request) Key() string {
+	args := ""
+	if r.Args != nil {
+		b, _ := json.Marshal(r.Args)
+		args = string(b)
 	}
+	var k strings.Builder
+	for _, field := range []string{r.Method, r.Path, r.Query.Encode(), args} {
+		k.WriteString(strconv.Itoa(len(field)))
+		k.WriteByte(':')
+		k.WriteString(field)
+	}
+	return k.String()
+}
+
+// String shows the request as Vault's API sees it, e.g.
+// "GET secret/data/app?version=2"; never the arguments (they may be secret).
+func (r Request) String() string {
+	if len(r.Query) == 0 {
+		return r.Method + " " + r.Path
+	}
+	return r.Method + " " + r.Path + "?" + r.Query.Encode()
+}
+
+// Read resolves req (see Resolve) and performs it (see Send).
+func (r *Reader) Read(ctx context.Context, client *vault.Client, req Request) (*vault.Secret, error) {
+	req, err := r.Resolve(ctx, client, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.Send(ctx, client, req)
+}
+
+// Resolve returns the request Vault needs for req: a GET of a bare path on
+// a KV v2 mount ("secret/app") reads "secret/data/app"; every other path
+// (data/, metadata/, subkeys/…, KV v1, other engines, writes) stays as
+// written. client carries the token and namespace.
+func (r *Reader) Resolve(ctx context.Context, client *vault.Client, req Request) (Request, error) {
+	if req.Method != http.MethodGet {
+		return req, nil
+	}
+	path, err := r.mounts.apiPath(ctx, client, req.Path, r.retry)
+	if err != nil {
+		return Request{}, err
+	}
+	req.Path = path
+	return req, nil
+}
+
+// Send performs the resolved request with client, which carries the token
+// and namespace: the query goes into the URL and secretArgs, if any, into
+// a JSON body whatever the method, as HashiCorp's provider sends them.
+//
+// Failures that may pass are retried (see Retryable); the error of a Send
+// that gave up says how often it tried.
+func (r *Reader) Send(ctx context.Context, client *vault.Client, req Request) (*vault.Secret, error) {
 	var secret *vault.Secret
 	err := r.retry.Do(ctx, func(err error) bool { return Retryable(ctx, req.Method, err) }, func(actx context.Context) error {
 		var err error
-		if req.Method == http.MethodGet {
-			secret, err = client.Logical().ReadWithContext(actx, path)
-		} else {
-			secret, err = client.Logical().WriteWithContext(actx, path, req.Args)
-		}
+		secret, err = send(actx, client, req)
 		return err
 	})
 	if err != nil {
-		return nil, vaultError(req.Method, path, err)
+		return nil, vaultError(req.Method, req.Path, err)
 	}
 	if secret == nil || secret.Data == nil || deletedKVv2(secret) {
-		return nil, &Error{Method: req.Method, Path: path, Status: http.StatusNotFound,
+		return nil, &Error{Method: req.Method, Path: req.Path, Status: http.StatusNotFound,
 			Message: "no secret at this path (for KV v2 check the mount and that the secret has a current version)"}
 	}
 	return secret, nil
+}
+
+func send(ctx context.Context, client *vault.Client, req Request) (*vault.Secret, error) {
+	// The client adds its timeout to ctx and leaves that context for its
+	// timer to end: cancelling ours once the answer is read frees it now.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hr := client.NewRequest(req.Method, "/v1/"+req.Path)
+	for k, v := range req.Query {
+		hr.Params[k] = slices.Clone(v)
+	}
+	if req.Args != nil {
+		if err := hr.SetJSONBody(req.Args); err != nil {
+			return nil, fmt.Errorf("encoding secretArgs as JSON: %w", err)
+		}
+	}
+	//lint:ignore SA1019 the one client call that sends a query and a body with any method
+	resp, err := client.RawRequestWithContext(ctx, hr)
+	return client.Logical().ParseRawResponseAndCloseBody(resp, err)
 }
 
 // deletedKVv2 recognises KV v2's answer for a deleted or destroyed version:

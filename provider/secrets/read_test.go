@@ -18,8 +18,8 @@ import (
 )
 
 type seen struct {
-	Method, Path, Token, Namespace string
-	Body                           map[string]any
+	Method, Path, Query, Token, Namespace string
+	Body                                  map[string]any
 }
 
 // fakeVault serves a mount table (for sys/internal/ui/mounts) and secrets,
@@ -31,6 +31,8 @@ type fakeVault struct {
 	mounts map[string]map[string]any
 	// secrets: API path ("secret/data/app") → status and JSON body.
 	secrets map[string]func(w http.ResponseWriter, r *http.Request, body map[string]any)
+	// mountGate, if set, holds mount lookups until it is closed.
+	mountGate chan struct{}
 
 	mu   sync.Mutex
 	reqs []seen
@@ -59,23 +61,25 @@ func (fv *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(b, &body)
 	}
 	fv.mu.Lock()
-	fv.reqs = append(fv.reqs, seen{r.Method, r.URL.Path, r.Header.Get("X-Vault-Token"), r.Header.Get("X-Vault-Namespace"), body})
+	fv.reqs = append(fv.reqs, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("X-Vault-Token"), r.Header.Get("X-Vault-Namespace"), body})
 	fv.mu.Unlock()
 	path := strings.TrimPrefix(r.URL.Path, "/v1/")
 	if rest, ok := strings.CutPrefix(path, "sys/internal/ui/mounts/"); ok {
-		for mp, desc := range fv.mounts {
-			if strings.HasPrefix(rest+"/", mp) {
-				if desc == nil {
-					vaultErr(w, http.StatusForbidden, "permission denied")
-					return
-				}
-				d := map[string]any{"path": strings.TrimSuffix(mp, "/"), "accessor": "x"} // without the slash: the code must add it
-				for k, v := range desc {
-					d[k] = v
-				}
-				writeJSON(w, http.StatusOK, map[string]any{"data": d})
+		if fv.mountGate != nil {
+			<-fv.mountGate
+		}
+		if mp := longestMount(fv.mounts, rest); mp != "" {
+			desc := fv.mounts[mp]
+			if desc == nil {
+				vaultErr(w, http.StatusForbidden, "permission denied")
 				return
 			}
+			d := map[string]any{"path": strings.TrimSuffix(mp, "/"), "accessor": "x"} // without the slash: the code must add it
+			for k, v := range desc {
+				d[k] = v
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"data": d})
+			return
 		}
 		vaultErr(w, http.StatusBadRequest, "no mount at "+rest)
 		return
@@ -85,6 +89,17 @@ func (fv *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vaultErr(w, http.StatusNotFound)
+}
+
+// longestMount is the mount Vault's router would pick for path.
+func longestMount(mounts map[string]map[string]any, path string) string {
+	best := ""
+	for mp := range mounts {
+		if strings.HasPrefix(path+"/", mp) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best
 }
 
 func (fv *fakeVault) requests() []seen {
