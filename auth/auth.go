@@ -71,6 +71,12 @@ type Method interface {
 	LoginData(ctx context.Context, req *Request) (map[string]any, error)
 }
 
+// RefusalExplainer is implemented by methods that can say, from Vault's
+// message, why Vault refused their login and how to fix it.
+type RefusalExplainer interface {
+	ExplainRefusal(req *Request, vaultMessage string) string
+}
+
 // TokenFor returns the pod's service-account token for audience, or an error
 // that says how to make the driver supply it.
 func (r *Request) TokenFor(audience string) (string, error) {

@@ -219,7 +219,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 		return werr
 	})
 	if err != nil {
-		return nil, withRetryNote(explainLoginError(req, principal, path, data, err), err)
+		return nil, withRetryNote(explainLoginError(method, req, principal, path, data, err), err)
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 		return nil, &Error{Kind: KindDenied, Err: fmt.Errorf("Vault answered the login at %s without a token", path)}
@@ -230,7 +230,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 	return &cachedToken{token: secret.Auth.ClientToken, renewable: secret.Auth.Renewable, ttl: ttl, expires: m.now().Add(ttl)}, nil
 }
 
-func explainLoginError(req *Request, principal, path string, data map[string]any, err error) error {
+func explainLoginError(method Method, req *Request, principal, path string, data map[string]any, err error) error {
 	var re *vault.ResponseError
 	if !errors.As(err, &re) {
 		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, TLSHint(err.Error()))}
@@ -240,7 +240,7 @@ func explainLoginError(req *Request, principal, path string, data map[string]any
 	if jwt, ok := data["jwt"].(string); ok {
 		msg += "; the token sent has " + DescribeJWT(jwt)
 	}
-	msg += loginHint(req, re.StatusCode)
+	msg += loginHint(method, req, re)
 	kind := KindDenied
 	switch re.StatusCode {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
@@ -259,18 +259,21 @@ func vaultMessage(re *vault.ResponseError) string {
 	return oneLine(fmt.Sprint(msgs))
 }
 
-func loginHint(req *Request, status int) string {
+func loginHint(method Method, req *Request, re *vault.ResponseError) string {
 	switch {
-	case status == http.StatusServiceUnavailable:
+	case re.StatusCode == http.StatusServiceUnavailable:
 		return " — Vault is sealed or unavailable"
-	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+	case re.StatusCode == http.StatusBadGateway || re.StatusCode == http.StatusGatewayTimeout:
 		return " — a proxy or load balancer in front of Vault could not reach it"
-	case req.Method == MethodAzure:
-		return fmt.Sprintf(" — check that auth/%s/config has resource %q (must equal the token's aud exactly) and the tenant of the token, and that role %q lists the token's oid in bound_service_principal_ids",
-			req.MountPath, req.Azure.Resource, req.Role)
-	default:
-		return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
 	}
+	msg := strings.Join(re.Errors, "; ")
+	if strings.Contains(msg, "invalid role name") || strings.Contains(msg, "could not be found") {
+		return fmt.Sprintf(" — there is no role %q at auth/%s: check roleName and vaultAuthMountPath (vault list auth/%s/role)", req.Role, req.MountPath, req.MountPath)
+	}
+	if e, ok := method.(RefusalExplainer); ok {
+		return " — " + e.ExplainRefusal(req, msg)
+	}
+	return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
 }
 
 // TLSHint points at the TLS parameters when a connection to Vault failed on TLS.

@@ -364,12 +364,12 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 		want     []string
 	}{
 		{"400 azure", MethodAzure, 400, []string{"invalid role name \"app\""}, KindDenied,
-			[]string{"HTTP 400", "invalid role name", "bound_service_principal_ids"}},
+			[]string{"HTTP 400", "invalid role name", `there is no role "app" at auth/azure`}},
 		{"403 kubernetes", MethodKubernetes, 403, []string{"permission denied"}, KindDenied,
 			[]string{"HTTP 403", "permission denied", "binds this service account"}},
 		{"500 azure plugin verification failure", MethodAzure, 500,
 			[]string{"1 error occurred:\n\t* service principal not authorized: " + oid + "\n\n"}, KindDenied,
-			[]string{"HTTP 500", "service principal not authorized", "bound_service_principal_ids", `resource "https://management.azure.com/"`}},
+			[]string{"HTTP 500", "service principal not authorized", "explained by the method: 1 error occurred: * service principal not authorized"}},
 		{"500 without message", MethodAzure, 500, nil, KindDenied, []string{"HTTP 500", "no message"}},
 		{"503 sealed", MethodAzure, 503, []string{"Vault is sealed"}, KindUnavailable, []string{"HTTP 503", "Vault is sealed", "sealed or unavailable"}},
 		{"429 rate limited", MethodAzure, 429, []string{"request path \"auth/azure/login\": rate limit quota exceeded"}, KindUnavailable, []string{"HTTP 429", "rate limit"}},
@@ -387,7 +387,8 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 				writeVaultError(w, tc.status, tc.errors...)
 			}
 			retry := &Backoff{Retries: 2, Base: time.Millisecond}
-			m := newTestManager(&fakeMethod{jwt: jwt}, Options{LoginRetry: retry}, nil)
+			m := NewManager(map[string]Method{MethodAzure: &explainingMethod{fakeMethod: fakeMethod{jwt: jwt}}, MethodKubernetes: &fakeMethod{jwt: jwt}},
+				Options{LoginRetry: retry})
 			req := testRequest(fv.srv.URL)
 			req.Method, req.MountPath, req.Role = tc.method, "azure", "app"
 
@@ -529,4 +530,14 @@ func TestManagerContextCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
+}
+
+// explainingMethod explains refusals as a method that knows its plugin's
+// messages does (see auth/azure).
+type explainingMethod struct {
+	fakeMethod
+}
+
+func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string) string {
+	return "explained by the method: " + oneLine(vaultMessage)
 }

@@ -100,10 +100,10 @@ func TestExplainLogin(t *testing.T) {
 			"does not list the identity's object id 9e1f2a3b-4c5d", "vault write auth/azure/role/shop-web bound_service_principal_ids=9e1f2a3b-4c5d"},
 		{`Vault refused ... (HTTP 400: [invalid role name "shop-web"])`, `there is no role "shop-web"`, "vault list auth/azure/role"},
 		{`HTTP 500: [oidc: expected audience "https://management.azure.com/" got ["https://management.azure.com"]]`,
-			"a trailing slash counts", `(probably "https://management.azure.com/")`},
+			"they differ only by the trailing slash", `set azureResource to "https://management.azure.com/"`},
 		{"HTTP 500: [oidc: id token issued by a different provider]", "another tenant_id than the token's tid t-1", "tenant_id=t-1"},
 		{"HTTP 404: [no handler for route \"auth/azure/login\"]", "no auth method is enabled at auth/azure", "vault auth enable -path=azure azure"},
-		{"HTTP 500: [scale set not authorized]", "binds subscriptions, resource groups or scale sets", "bound_service_principal_ids only"},
+		{"HTTP 500: [scale set not authorized]", "binds subscriptions, resource groups, scale sets", "bound_service_principal_ids only"},
 	}
 	for _, tc := range tests {
 		e := azureDiagnosis().explainLogin(&auth.Error{Kind: auth.KindDenied, Err: errors.New(tc.msg)})

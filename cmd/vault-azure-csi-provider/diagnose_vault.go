@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
+
 	"strings"
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
@@ -73,20 +74,12 @@ func (d *diagnosis) checkLogin(ctx context.Context) bool {
 	return true
 }
 
-var notAuthorizedOID = regexp.MustCompile(`service principal not authorized: ([0-9a-fA-F-]+)`)
-
 // explainLogin turns Vault's refusal of a login into a reason and a fix.
 func (d *diagnosis) explainLogin(err error) explanation {
 	msg := err.Error()
 	p := d.prm
-	role := fmt.Sprintf("auth/%s/role/%s", p.AuthMountPath, p.RoleName)
 	aud, _ := d.azClaims["aud"].(string)
 	tid, _ := d.azClaims["tid"].(string)
-	if m := notAuthorizedOID.FindStringSubmatch(msg); m != nil {
-		return explanation{
-			why: fmt.Sprintf("%s does not list the identity's object id %s in bound_service_principal_ids (the token's oid is the managed identity's principal id, not its client id)", role, m[1]),
-			fix: fmt.Sprintf("vault write %s bound_service_principal_ids=%s (keep other bound ids, comma-separated), or set roleName to the role made for this identity", role, m[1])}
-	}
 	switch {
 	case containsAny(msg, "invalid role name", "role not found", "role \""+p.RoleName+"\" could not be found"):
 		return explanation{why: fmt.Sprintf("there is no role %q at auth/%s", p.RoleName, p.AuthMountPath),
@@ -94,14 +87,12 @@ func (d *diagnosis) explainLogin(err error) explanation {
 	case strings.Contains(msg, "no handler for route"):
 		return explanation{why: fmt.Sprintf("no auth method is enabled at auth/%s", p.AuthMountPath),
 			fix: fmt.Sprintf("vault auth enable -path=%s %s, or set vaultAuthMountPath", p.AuthMountPath, p.AuthMethod)}
-	case p.AuthMethod == params.MethodAzure && strings.Contains(msg, "issued by a different provider"):
-		return explanation{why: fmt.Sprintf("the token's issuer is not the one Vault expects: auth/%s/config has another tenant_id than the token's tid %s", p.AuthMountPath, orText(tid, "(unknown)")),
-			fix: fmt.Sprintf("vault write auth/%s/config tenant_id=%s resource=%s", p.AuthMountPath, orText(tid, "<tenant>"), orText(aud, p.Azure.Resource))}
-	case containsAny(msg, "subscription not authorized", "resource group not authorized", "scale set not authorized", "vm_name, vmss_name"):
-		return explanation{why: fmt.Sprintf("%s binds subscriptions, resource groups or scale sets that the login does not match", role),
-			fix: "for the node's identity set azureVMMetadata: \"true\" and check the bounds against the node pool; for workload identity remove those bounds and bind bound_service_principal_ids only"}
 	case p.AuthMethod != params.MethodAzure:
-		return d.explainServiceAccountLogin(msg, role)
+		return d.explainServiceAccountLogin(msg, fmt.Sprintf("auth/%s/role/%s", p.AuthMountPath, p.RoleName))
+	}
+	facts := azure.LoginFacts{MountPath: p.AuthMountPath, Role: p.RoleName, Resource: orText(aud, p.Azure.Resource), TokenTenant: tid}
+	if e, ok := azure.ExplainLogin(msg, facts); ok {
+		return explanation{why: e.Why, fix: e.Fix}
 	}
 	var ae *auth.Error
 	if errors.As(err, &ae) && ae.Kind == auth.KindUnavailable {
