@@ -22,6 +22,7 @@ func toStatus(err error) *status.Status {
 		se *secrets.Error
 		ce *provider.ContentError
 		ze *provider.SizeError
+		de *secrets.DecodeError
 	)
 	code := codes.Internal
 	switch {
@@ -35,6 +36,8 @@ func toStatus(err error) *status.Status {
 		code = authCode(ae.Kind)
 	case errors.As(err, &se):
 		code = httpCode(se.Status)
+	case errors.As(err, &de):
+		code = codes.InvalidArgument
 	case errors.As(err, &ce):
 		code = codes.NotFound
 	case errors.As(err, &ze):
@@ -56,16 +59,22 @@ func authCode(k auth.Kind) codes.Code {
 	}
 }
 
+// httpCode maps Vault's HTTP status to the gRPC code of the Mount's failure
+// (the table is in README's "Failure behaviour").
 func httpCode(s int) codes.Code {
 	switch {
-	case s == 0, s == http.StatusServiceUnavailable, s == http.StatusTooManyRequests, s >= 500:
+	case s == 0, s == http.StatusTooManyRequests, s >= 500:
 		return codes.Unavailable
+	case s == http.StatusBadRequest:
+		return codes.InvalidArgument
+	case s == http.StatusUnauthorized:
+		return codes.Unauthenticated
 	case s == http.StatusForbidden:
 		return codes.PermissionDenied
 	case s == http.StatusNotFound:
 		return codes.NotFound
-	case s == http.StatusBadRequest:
-		return codes.InvalidArgument
+	case s == http.StatusMethodNotAllowed, s == http.StatusPreconditionFailed:
+		return codes.FailedPrecondition
 	default:
 		return codes.Unknown
 	}

@@ -79,7 +79,7 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 		TLSServerName: tls.ServerName, Insecure: tls.SkipVerify,
 	}
 	if err := cfg.ConfigureTLS(tc); err != nil {
-		return nil, &params.Error{Parameter: "vaultCACertPath", Problem: fmt.Sprintf("(or another TLS parameter) is unusable: %v", err)}
+		return nil, tlsParameterError(tls, err)
 	}
 	cfg.HttpClient.Transport = retryAfterTransport{next: cfg.HttpClient.Transport}
 	if p.observe != nil {
