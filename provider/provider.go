@@ -57,6 +57,9 @@ type Config struct {
 	MaxResponseBytes int
 	// OnVaultRequest, if set, is told of every HTTP request to Vault.
 	OnVaultRequest func(kind string, status int)
+	// MountCacheSize bounds the KV mounts remembered for KV v2 detection
+	// (default secrets.DefaultMountCacheSize).
+	MountCacheSize int
 }
 
 // Provider serves Mounts. It is safe for concurrent use.
@@ -250,8 +253,9 @@ func AuthRequest(prm *params.Params, addr string) *auth.Request {
 }
 
 func newReader(cfg Config) *secrets.Reader {
-	if cfg.VaultRetry == nil {
-		return secrets.NewReader()
+	opts := []secrets.Option{secrets.WithMountCacheSize(cfg.MountCacheSize)}
+	if cfg.VaultRetry != nil {
+		opts = append(opts, secrets.WithRetry(*cfg.VaultRetry))
 	}
-	return secrets.NewReader(secrets.WithRetry(*cfg.VaultRetry))
+	return secrets.NewReader(opts...)
 }

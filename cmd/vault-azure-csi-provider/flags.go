@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
 
 type options struct {
@@ -25,6 +26,7 @@ type options struct {
 	vaultMaxConc    int
 	maxObjectsBytes int
 	vaultRetries    int
+	mountCacheSize  int
 	healthAddr      string
 	metricsAddr     string
 }
@@ -47,6 +49,7 @@ func registerFlags(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.vaultMaxConc, "vault-max-concurrency", 32, "most Vault reads in flight at once across all mounts (0: the default, 32)")
 	fs.IntVar(&o.maxObjectsBytes, "max-mount-bytes", 4<<20, "largest total size of the files of one mount")
 	fs.IntVar(&o.vaultRetries, "vault-max-retries", 3, "how often a Vault login or read that got no answer, 429, 502, 503 or 504 (reads: also 500) is tried again, with exponential backoff and jitter, honouring Retry-After and the mount's deadline; 0: never")
+	fs.IntVar(&o.mountCacheSize, "mount-cache-size", secrets.DefaultMountCacheSize, "most Vault mounts remembered (for 5 minutes each) to tell KV v2 paths from others, over all Vault addresses and namespaces")
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address of the HTTP server for /healthz and /readyz, e.g. :8096 (the Helm chart sets it); empty: off")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address of the HTTP server for /metrics (Prometheus), e.g. :8097 (the Helm chart sets it); may equal --health-addr; empty: off")
 	return o

@@ -51,6 +51,7 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		VaultMaxConcurrency: o.vaultMaxConc,
 		OnSecretCache:       func(hit bool) { m.CacheLookup("secret", hit) },
 		VaultRetry:          retry,
+		MountCacheSize:      o.mountCacheSize,
 	}, manager)
 	if err != nil {
 		return nil, err
