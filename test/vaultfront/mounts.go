@@ -52,7 +52,7 @@ var azureEnvVars = []string{
 }
 
 // EnableSecrets mounts a secrets engine at path in namespace ns. typ is "kv"
-// (options["version"] = "1" or "2"), "kv-v2" or "pki".
+// (options["version"] = "1" or "2"), "kv-v2", "pki" or "database".
 func (s *Server) EnableSecrets(ns, path, typ string, options map[string]string) error {
 	return s.enable(ns, false, path, typ, mountConfig{options: options})
 }
@@ -138,6 +138,8 @@ func (m *mount) setType(typ string) error {
 		m.options["version"] = "2"
 	case !m.auth && typ == "pki":
 		m.typ, m.plugin = "pki", "pki"
+	case !m.auth && typ == "database":
+		m.typ, m.plugin = "database", "database"
 	case m.auth && typ == "azure":
 		m.typ, m.plugin = "azure", "azure"
 	case m.auth && (typ == "jwt" || typ == "oidc" || typ == "kubernetes"):
@@ -188,6 +190,8 @@ func (s *Server) buildBackend(m *mount) error {
 		factory = kv.Factory
 	case "pki":
 		factory = pkiFactory
+	case "database":
+		factory = databaseFactory
 	case "azure":
 		for _, v := range azureEnvVars {
 			if _, set := os.LookupEnv(v); set {
