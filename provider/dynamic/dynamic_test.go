@@ -1,0 +1,367 @@
+package dynamic
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// clock is a settable time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeVault issues leases (ttl, capped at max from issue) and renews and
+// revokes them as Vault's expiration manager does.
+type fakeVault struct {
+	clock    *clock
+	ttl, max time.Duration
+	refuse   bool // refuse renewals
+
+	mu      sync.Mutex
+	n       int
+	leases  map[string]*fakeLease
+	renews  int
+	revokes []string
+}
+
+type fakeLease struct {
+	issued, expires time.Time
+	revoked         bool
+}
+
+func newFakeVault(c *clock, ttl, max time.Duration) *fakeVault {
+	return &fakeVault{clock: c, ttl: ttl, max: max, leases: map[string]*fakeLease{}}
+}
+
+// issue answers a database/creds read: a new user under a new lease.
+func (v *fakeVault) issue(context.Context) (*vault.Secret, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.n++
+	id := fmt.Sprintf("database/creds/app/%d", v.n)
+	now := v.clock.Now()
+	v.leases[id] = &fakeLease{issued: now, expires: now.Add(v.ttl)}
+	return &vault.Secret{LeaseID: id, LeaseDuration: int(v.ttl.Seconds()), Renewable: true,
+		Data: map[string]any{"username": fmt.Sprintf("user-%d", v.n), "password": "pw"}}, nil
+}
+
+func (v *fakeVault) Renew(_ context.Context, _ *vault.Client, id string, increment time.Duration) (time.Duration, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.renews++
+	l, ok := v.leases[id]
+	now := v.clock.Now()
+	if v.refuse || !ok || l.revoked || !now.Before(l.expires) {
+		return 0, errors.New("lease not found or lease is not renewable")
+	}
+	ttl := min(increment, l.issued.Add(v.max).Sub(now))
+	l.expires = now.Add(ttl)
+	return ttl, nil
+}
+
+func (v *fakeVault) Revoke(_ context.Context, _ *vault.Client, id string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.revokes = append(v.revokes, id)
+	if l, ok := v.leases[id]; ok {
+		l.revoked = true
+	}
+	return nil
+}
+
+func (v *fakeVault) live(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	l, ok := v.leases[id]
+	return ok && !l.revoked && v.clock.Now().Before(l.expires)
+}
+
+func newStore(c *clock, v LeaseAPI, events *[]Event) *Store {
+	var mu sync.Mutex
+	return New(Config{Now: c.Now, IdleRevoke: 6 * time.Minute, OnEvent: func(e Event) {
+		mu.Lock()
+		*events = append(*events, e)
+		mu.Unlock()
+	}}, v)
+}
+
+func count(events []Event, e Event) int {
+	n := 0
+	for _, x := range events {
+		if x == e {
+			n++
+		}
+	}
+	return n
+}
+
+var podKey = Key{Pod: "uid-1", Identity: "azure:shop-web", Request: "GET database/creds/app"}
+
+// TestLeaseOverASimulatedHour: one pod polls every 2 minutes for an hour;
+// its lease (ttl 10 min, max 30 min) is renewed at two thirds and replaced
+// only in the last third of its max TTL. Every credential the pod saw was
+// live in Vault when handed out.
+func TestLeaseOverASimulatedHour(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, 10*time.Minute, 30*time.Minute)
+	var events []Event
+	s := newStore(c, v, &events)
+	var seen []string
+	for range 30 {
+		sec, err := s.Obtain(context.Background(), podKey, Owner{}, v.issue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.live(sec.LeaseID) {
+			t.Fatalf("handed out lease %s, which is not live", sec.LeaseID)
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != sec.LeaseID {
+			seen = append(seen, sec.LeaseID)
+		}
+		c.advance(2 * time.Minute)
+	}
+	// Each lease: renewed at 8 and 16 minutes after issue (two thirds of
+	// 10); the renewal at 24 comes back shortened (6 min to its 30-minute
+	// max), which puts it in the last third of its life: a new lease. So
+	// leases at 0, 24 and 48 minutes, 3+3+1 renewals, and every other poll
+	// a reuse without any Vault call.
+	if v.n != 3 || len(seen) != 3 {
+		t.Errorf("%d leases issued, %d credentials seen (%v); want 3", v.n, len(seen), seen)
+	}
+	if v.renews != 7 || count(events, EventRenew) != 7 {
+		t.Errorf("%d renewals (%d events), want 7", v.renews, count(events, EventRenew))
+	}
+	if got := count(events, EventReuse); got != 22 {
+		t.Errorf("%d reuses, want 22: %v", got, events)
+	}
+	if count(events, EventIssue) != 3 || count(events, EventRenewFailed) != 0 {
+		t.Errorf("events: %v", events)
+	}
+}
+
+// TestRefusedRenewalIssuesANewSecret: when Vault refuses to renew, the
+// Mount gets a new secret at once.
+func TestRefusedRenewalIssuesANewSecret(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, 30*time.Second, 90*time.Second)
+	var events []Event
+	s := newStore(c, v, &events)
+	first, _ := s.Obtain(context.Background(), podKey, Owner{}, v.issue)
+	c.advance(21 * time.Second)
+	v.refuse = true
+	second, err := s.Obtain(context.Background(), podKey, Owner{}, v.issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.LeaseID == first.LeaseID || count(events, EventRenewFailed) != 1 {
+		t.Errorf("after a refused renewal got %s (first %s), events %v", second.LeaseID, first.LeaseID, events)
+	}
+}
+
+// TestTokenExpiryEndsTheLease: Vault revokes a lease with the token that
+// created it, so the secret is replaced at two thirds of the token's
+// remaining life even if the lease could be renewed further.
+func TestTokenExpiryEndsTheLease(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	var events []Event
+	s := newStore(c, v, &events)
+	owner := Owner{TokenExpires: c.Now().Add(30 * time.Minute)}
+	first, _ := s.Obtain(context.Background(), podKey, owner, v.issue)
+	c.advance(19 * time.Minute)
+	if again, _ := s.Obtain(context.Background(), podKey, owner, v.issue); again.LeaseID != first.LeaseID {
+		t.Fatalf("replaced before two thirds of the token's life")
+	}
+	c.advance(2 * time.Minute) // 21 min: past 2/3 of 30
+	if again, _ := s.Obtain(context.Background(), podKey, Owner{TokenExpires: c.Now().Add(time.Hour)}, v.issue); again.LeaseID == first.LeaseID {
+		t.Errorf("kept a lease past two thirds of its token's life")
+	}
+}
+
+// TestCertificateKeptUntilTwoThirdsOfValidity: a certificate without a
+// lease (Vault's pki default) is handed out until two thirds of its
+// validity, then a new one is issued.
+func TestCertificateKeptUntilTwoThirdsOfValidity(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	var events []Event
+	s := newStore(c, nil, &events)
+	issued := 0
+	issue := func(context.Context) (*vault.Secret, error) {
+		issued++
+		return &vault.Secret{Data: map[string]any{"certificate": testCert(t, c.Now().Add(-30*time.Second), c.Now().Add(90*time.Minute)),
+			"private_key": fmt.Sprintf("key-%d", issued)}}, nil
+	}
+	key := Key{Pod: "uid-1", Identity: "i", Request: "PUT pki/issue/web"}
+	var keys []string
+	for range 40 { // 80 minutes, polls every 2
+		sec, err := s.Obtain(context.Background(), key, Owner{}, issue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k := sec.Data["private_key"].(string); len(keys) == 0 || keys[len(keys)-1] != k {
+			keys = append(keys, k)
+		}
+		c.advance(2 * time.Minute)
+	}
+	// Validity 90.5 min from NotBefore: replaced at ~60 min, then kept.
+	if issued != 2 || len(keys) != 2 {
+		t.Errorf("%d certificates issued (%v), want 2", issued, keys)
+	}
+}
+
+// TestNotDynamicIsNotKept: an answer with neither lease nor certificate is
+// issued at every call (e.g. a transit operation).
+func TestNotDynamicIsNotKept(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	var events []Event
+	s := newStore(c, nil, &events)
+	n := 0
+	issue := func(context.Context) (*vault.Secret, error) {
+		n++
+		return &vault.Secret{Data: map[string]any{"ciphertext": fmt.Sprint(n)}}, nil
+	}
+	for range 3 {
+		if _, err := s.Obtain(context.Background(), podKey, Owner{}, issue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 3 || s.Len() != 0 {
+		t.Errorf("issued %d times, kept %d", n, s.Len())
+	}
+}
+
+// TestKeysAreIsolated: pods, identities and requests never share a secret.
+func TestKeysAreIsolated(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	var events []Event
+	s := newStore(c, v, &events)
+	keys := []Key{podKey, {Pod: "uid-2", Identity: podKey.Identity, Request: podKey.Request},
+		{Pod: podKey.Pod, Identity: "azure:billing", Request: podKey.Request},
+		{Pod: podKey.Pod, Identity: podKey.Identity, Request: "GET database/creds/other"}}
+	ids := map[string]bool{}
+	for round := range 3 {
+		for _, k := range keys {
+			sec, err := s.Obtain(context.Background(), k, Owner{}, v.issue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[sec.LeaseID] = true
+		}
+		_ = round
+	}
+	if len(ids) != len(keys) || v.n != len(keys) {
+		t.Errorf("%d keys got %d distinct leases (%d issued), want one each", len(keys), len(ids), v.n)
+	}
+}
+
+// TestIdlePodsAreRevoked: 100 pods poll; 50 stop. After the idle period
+// their 50 leases are revoked, the other 50 are kept and live.
+func TestIdlePodsAreRevoked(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	var events []Event
+	s := newStore(c, v, &events)
+	leaseOf := map[int]string{}
+	for poll := range 5 {
+		for pod := range 100 {
+			if poll >= 2 && pod%2 == 1 {
+				continue // odd pods are gone after two polls
+			}
+			k := Key{Pod: fmt.Sprint("uid-", pod), Identity: "i", Request: "GET database/creds/app"}
+			sec, err := s.Obtain(context.Background(), k, Owner{}, v.issue)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaseOf[pod] = sec.LeaseID
+		}
+		s.Sweep(context.Background())
+		c.advance(2 * time.Minute)
+	}
+	if v.n != 100 {
+		t.Errorf("100 pods × 5 polls issued %d leases, want 100", v.n)
+	}
+	// Now 10 min: the odd pods last mounted at 2 min (idle 8 ≥ 6), the
+	// even ones at 8 (idle 2).
+	s.Sweep(context.Background())
+	if len(v.revokes) != 50 || s.Leases() != 50 {
+		t.Fatalf("%d revoked, %d kept; want 50 and 50", len(v.revokes), s.Leases())
+	}
+	for pod, id := range leaseOf {
+		if live := v.live(id); live != (pod%2 == 0) {
+			t.Errorf("pod %d: lease %s live=%v", pod, id, live)
+		}
+	}
+}
+
+// TestMaxSecretsEvictsAndRevokes: over the bound, the least recently
+// mounted secret goes, and its lease is revoked.
+func TestMaxSecretsEvictsAndRevokes(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	s := New(Config{Now: c.Now, MaxSecrets: 2}, v)
+	for i := range 3 {
+		if _, err := s.Obtain(context.Background(), Key{Pod: fmt.Sprint(i), Request: "r"}, Owner{}, v.issue); err != nil {
+			t.Fatal(err)
+		}
+		c.advance(time.Second)
+	}
+	if s.Len() != 2 || len(v.revokes) != 1 || v.revokes[0] != "database/creds/app/1" {
+		t.Errorf("kept %d, revoked %v; want 2 kept and the first revoked", s.Len(), v.revokes)
+	}
+}
+
+// TestNoPodUIDNoReuse: without the pod's UID nothing is kept.
+func TestNoPodUIDNoReuse(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	s := New(Config{Now: c.Now}, v)
+	for range 2 {
+		if _, err := s.Obtain(context.Background(), Key{Identity: "i", Request: "r"}, Owner{}, v.issue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v.n != 2 || s.Len() != 0 {
+		t.Errorf("issued %d, kept %d", v.n, s.Len())
+	}
+}
+
+func testCert(t *testing.T, notBefore, notAfter time.Time) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "web"}, NotBefore: notBefore, NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}

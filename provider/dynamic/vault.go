@@ -1,0 +1,33 @@
+package dynamic
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// VaultLeases is the LeaseAPI of Vault's sys/leases endpoints. Renewal is
+// allowed by Vault's default policy; revocation needs update on
+// sys/leases/revoke/<lease path>/* in the role's policy (the lease ID is in
+// the URL, so a policy can allow only the role's own leases).
+type VaultLeases struct{}
+
+// Renew renews leaseID by increment and returns the TTL Vault granted.
+func (VaultLeases) Renew(ctx context.Context, c *vault.Client, leaseID string, increment time.Duration) (time.Duration, error) {
+	s, err := c.Sys().RenewWithContext(ctx, leaseID, int(increment.Seconds()))
+	if err != nil {
+		return 0, err
+	}
+	if s == nil || s.LeaseDuration <= 0 {
+		return 0, errors.New("Vault renewed the lease without a duration")
+	}
+	return time.Duration(s.LeaseDuration) * time.Second, nil
+}
+
+// Revoke revokes leaseID.
+func (VaultLeases) Revoke(ctx context.Context, c *vault.Client, leaseID string) error {
+	_, err := c.Logical().WriteWithContext(ctx, "sys/leases/revoke/"+leaseID, nil)
+	return err
+}
