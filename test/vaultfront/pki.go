@@ -16,7 +16,8 @@ import (
 const secretTypePKI = "pki"
 
 // pkiBackend is the front's small dynamic secrets engine: it issues real
-// X.509 certificates, signed by its own CA, under leases. It implements the
+// X.509 certificates, signed by its own CA, under leases when the role
+// says generate_lease (as Vault's pki engine, which does not by default). It implements the
 // subset of Vault's PKI API that clients use to fetch a certificate:
 // roles/<name>, issue/<role>, ca/pem, cert/ca, cert/<serial>.
 type pkiBackend struct {
@@ -39,6 +40,9 @@ type pkiRole struct {
 	KeyBits          int           `json:"key_bits"`
 	TTL              time.Duration `json:"ttl"`
 	MaxTTL           time.Duration `json:"max_ttl"`
+	// GenerateLease: issued certificates get a lease (Vault's default is
+	// false: a certificate is then simply valid until NotAfter).
+	GenerateLease bool `json:"generate_lease"`
 }
 
 // pkiFactory creates a pki backend with a fresh CA.
@@ -143,6 +147,7 @@ func (b *pkiBackend) writeRole(ctx context.Context, req *logical.Request, d *fra
 		KeyBits:          d.Get("key_bits").(int),
 		TTL:              time.Duration(d.Get("ttl").(int)) * time.Second,
 		MaxTTL:           time.Duration(d.Get("max_ttl").(int)) * time.Second,
+		GenerateLease:    d.Get("generate_lease").(bool),
 	}
 	if _, _, _, err := keyParams(r.KeyType, r.KeyBits); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
@@ -171,7 +176,7 @@ func (b *pkiBackend) readRole(ctx context.Context, req *logical.Request, d *fram
 		"allow_bare_domains": r.AllowBareDomains, "allow_glob_domains": r.AllowGlobDomains,
 		"allow_any_name": r.AllowAnyName, "allow_localhost": r.AllowLocalhost, "allow_ip_sans": r.AllowIPSANs,
 		"key_type": r.KeyType, "key_bits": r.KeyBits, "ttl": int64(r.TTL.Seconds()),
-		"max_ttl": int64(r.MaxTTL.Seconds()), "generate_lease": true,
+		"max_ttl": int64(r.MaxTTL.Seconds()), "generate_lease": r.GenerateLease,
 	}}, nil
 }
 

@@ -84,6 +84,9 @@ func (b *pkiBackend) issueCert(ctx context.Context, req *logical.Request, d *fra
 		Value: []byte(data["certificate"].(string))}); err != nil {
 		return nil, fmt.Errorf("store certificate: %w", err)
 	}
+	if !role.GenerateLease {
+		return &logical.Response{Data: data, Warnings: warnings}, nil
+	}
 	resp := b.Secret(secretTypePKI).Response(data, map[string]interface{}{"serial_number": serial})
 	resp.Secret.TTL, resp.Secret.MaxTTL, resp.Secret.Renewable = ttl, ttl, false
 	resp.Warnings = warnings

@@ -19,10 +19,10 @@ func TestPKIIssue(t *testing.T) {
 	must(t, s.PutPolicy("", "issuer", `path "pki/issue/web" { capabilities = ["create", "update"] }`))
 	root := newClient(t, s, s.RootToken(), "")
 	_, err := root.Logical().Write("pki/roles/web", map[string]interface{}{
-		"allowed_domains": "example.com", "allow_subdomains": true, "max_ttl": "1h"})
+		"allowed_domains": "example.com", "allow_subdomains": true, "max_ttl": "1h", "generate_lease": true})
 	must(t, err)
 	_, err = root.Logical().Write("pki/roles/rsa", map[string]interface{}{
-		"allowed_domains": []string{"example.com"}, "allow_bare_domains": true, "key_type": "rsa"})
+		"allowed_domains": []string{"example.com"}, "allow_bare_domains": true, "key_type": "rsa", "generate_lease": true})
 	must(t, err)
 	issuer := newClient(t, s, createToken(t, root, &api.TokenCreateRequest{Policies: []string{"issuer"}}), "")
 
@@ -104,7 +104,7 @@ func newPKILeaseFixture(t *testing.T) *pkiLeaseFixture {
 	must(t, s.EnableSecrets("", "pki", "pki", nil))
 	must(t, s.PutPolicy("", "issuer", `path "pki/issue/*" { capabilities = ["update"] }`))
 	root := newClient(t, s, s.RootToken(), "")
-	_, err := root.Logical().Write("pki/roles/web", map[string]interface{}{"allowed_domains": "example.com", "allow_subdomains": true})
+	_, err := root.Logical().Write("pki/roles/web", map[string]interface{}{"allowed_domains": "example.com", "allow_subdomains": true, "generate_lease": true})
 	must(t, err)
 	return &pkiLeaseFixture{s: s, root: root}
 }
@@ -178,4 +178,24 @@ func TestPKILeases(t *testing.T) {
 			t.Errorf("status %d type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	})
+}
+
+// TestPKIWithoutGenerateLease: as in Vault, a role without generate_lease
+// issues certificates without a lease.
+func TestPKIWithoutGenerateLease(t *testing.T) {
+	s := newTestServer(t)
+	must(t, s.EnableSecrets("", "pki", "pki", nil))
+	root := newClient(t, s, s.RootToken(), "")
+	_, err := root.Logical().Write("pki/roles/web", map[string]interface{}{"allowed_domains": "example.com", "allow_subdomains": true})
+	must(t, err)
+	sec, err := root.Logical().Write("pki/issue/web", map[string]interface{}{"common_name": "a.example.com", "ttl": "10m"})
+	must(t, err)
+	if sec.LeaseID != "" || sec.LeaseDuration != 0 || sec.Data["certificate"] == nil {
+		t.Errorf("lease %q duration %d, certificate present %v; want a certificate without a lease", sec.LeaseID, sec.LeaseDuration, sec.Data["certificate"] != nil)
+	}
+	role, err := root.Logical().Read("pki/roles/web")
+	must(t, err)
+	if role.Data["generate_lease"] != false {
+		t.Errorf("generate_lease = %v", role.Data["generate_lease"])
+	}
 }
