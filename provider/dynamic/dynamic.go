@@ -41,17 +41,20 @@ type Key struct {
 	Request  string // the Vault request (method, path, query, arguments)
 }
 
-// Owner is how a secret was obtained: the Vault client carrying the token
-// that created it (and its namespace), and when that token expires.
+// Owner is how a secret was obtained: the Vault token that created it, in
+// which namespace, over which client (Vault address and TLS settings, no
+// token), and when that token expires.
 type Owner struct {
 	Client       *vault.Client
+	Token        string
+	Namespace    string
 	TokenExpires time.Time // zero: unknown
 }
 
-// LeaseAPI renews and revokes leases with their owner's client.
+// LeaseAPI renews and revokes leases as their owner.
 type LeaseAPI interface {
-	Renew(ctx context.Context, c *vault.Client, leaseID string, increment time.Duration) (time.Duration, error)
-	Revoke(ctx context.Context, c *vault.Client, leaseID string) error
+	Renew(ctx context.Context, owner Owner, leaseID string, increment time.Duration) (time.Duration, error)
+	Revoke(ctx context.Context, owner Owner, leaseID string) error
 }
 
 // Event is what happened to a kept secret, for metrics.
@@ -132,6 +135,29 @@ func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(con
 	}
 }
 
+// Has reports whether a secret is kept for key.
+func (s *Store) Has(key Key) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.entries[key]
+	return ok
+}
+
+// Keep keeps sec, which Vault just issued for key outside Obtain (e.g. a
+// read that turned out to carry a lease), if it is dynamic.
+func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner) bool {
+	if key.Pod == "" {
+		return false
+	}
+	e := newEntry(sec, owner, s.cfg.Now())
+	if e == nil {
+		return false
+	}
+	s.keep(key, e)
+	s.cfg.OnEvent(EventIssue)
+	return true
+}
+
 // reuse returns the kept secret for key if nothing is due.
 func (s *Store) reuse(key Key) (*vault.Secret, bool) {
 	now := s.cfg.Now()
@@ -183,7 +209,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 // life it can have).
 func (s *Store) renew(ctx context.Context, key Key, e *entry) (*vault.Secret, bool) {
 	increment := e.duration
-	ttl, err := s.api.Renew(ctx, e.owner.Client, e.leaseID, increment)
+	ttl, err := s.api.Renew(ctx, e.owner, e.leaseID, increment)
 	now := s.cfg.Now()
 	if err != nil {
 		s.cfg.OnEvent(EventRenewFailed)
@@ -282,7 +308,7 @@ func (s *Store) revoke(ctx context.Context, e *entry) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := s.api.Revoke(ctx, e.owner.Client, e.leaseID); err != nil {
+	if err := s.api.Revoke(ctx, e.owner, e.leaseID); err != nil {
 		s.cfg.OnEvent(EventRevokeFailed)
 		klog.InfoS("could not revoke the lease of a pod that stopped mounting; it expires at its TTL (grant update on sys/leases/revoke/<path>/* to the role's policy)",
 			"lease", e.leaseID, "err", err)

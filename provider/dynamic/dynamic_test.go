@@ -71,7 +71,7 @@ func (v *fakeVault) issue(context.Context) (*vault.Secret, error) {
 		Data: map[string]any{"username": fmt.Sprintf("user-%d", v.n), "password": "pw"}}, nil
 }
 
-func (v *fakeVault) Renew(_ context.Context, _ *vault.Client, id string, increment time.Duration) (time.Duration, error) {
+func (v *fakeVault) Renew(_ context.Context, _ Owner, id string, increment time.Duration) (time.Duration, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.renews++
@@ -85,7 +85,7 @@ func (v *fakeVault) Renew(_ context.Context, _ *vault.Client, id string, increme
 	return ttl, nil
 }
 
-func (v *fakeVault) Revoke(_ context.Context, _ *vault.Client, id string) error {
+func (v *fakeVault) Revoke(_ context.Context, _ Owner, id string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.revokes = append(v.revokes, id)

@@ -15,7 +15,11 @@ import (
 type VaultLeases struct{}
 
 // Renew renews leaseID by increment and returns the TTL Vault granted.
-func (VaultLeases) Renew(ctx context.Context, c *vault.Client, leaseID string, increment time.Duration) (time.Duration, error) {
+func (VaultLeases) Renew(ctx context.Context, owner Owner, leaseID string, increment time.Duration) (time.Duration, error) {
+	c, err := owner.client()
+	if err != nil {
+		return 0, err
+	}
 	s, err := c.Sys().RenewWithContext(ctx, leaseID, int(increment.Seconds()))
 	if err != nil {
 		return 0, err
@@ -27,7 +31,25 @@ func (VaultLeases) Renew(ctx context.Context, c *vault.Client, leaseID string, i
 }
 
 // Revoke revokes leaseID.
-func (VaultLeases) Revoke(ctx context.Context, c *vault.Client, leaseID string) error {
-	_, err := c.Logical().WriteWithContext(ctx, "sys/leases/revoke/"+leaseID, nil)
+func (VaultLeases) Revoke(ctx context.Context, owner Owner, leaseID string) error {
+	c, err := owner.client()
+	if err != nil {
+		return err
+	}
+	_, err = c.Logical().WriteWithContext(ctx, "sys/leases/revoke/"+leaseID, nil)
 	return err
+}
+
+// client is a client for owner's Vault, carrying its token and namespace.
+func (o Owner) client() (*vault.Client, error) {
+	if o.Client == nil {
+		return nil, errors.New("no Vault client for the lease")
+	}
+	c, err := o.Client.Clone()
+	if err != nil {
+		return nil, err
+	}
+	c.SetToken(o.Token)
+	c.SetNamespace(o.Namespace)
+	return c, nil
 }
