@@ -57,6 +57,11 @@ type Config struct {
 	MaxResponseBytes int
 	// OnVaultRequest, if set, is told of every HTTP request to Vault.
 	OnVaultRequest func(kind string, status int)
+	// VersionKey keys the object versions (see Provider.version). Providers
+	// with the same key give the same versions for the same content, across
+	// restarts and nodes. Empty: a random key of this process, so versions
+	// change when the provider restarts.
+	VersionKey []byte
 }
 
 // Provider serves Mounts. It is safe for concurrent use.
@@ -95,9 +100,12 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if cfg.OnSecretCache == nil {
 		cfg.OnSecretCache = func(bool) {}
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("creating the object-version key: %w", err)
+	key := cfg.VersionKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("creating the object-version key: %w", err)
+		}
 	}
 	p := &Provider{cfg: cfg, auth: authn, clients: vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest), reader: newReader(cfg),
 		flights: newFlightGroup(), limit: newLimiter(cfg.VaultMaxConcurrency, "the provider's concurrent Vault reads (--vault-max-concurrency)"), versionKey: key}

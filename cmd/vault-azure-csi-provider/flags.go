@@ -27,6 +27,7 @@ type options struct {
 	vaultRetries    int
 	healthAddr      string
 	metricsAddr     string
+	versionKeyFile  string
 }
 
 func registerFlags(fs *flag.FlagSet) *options {
@@ -49,6 +50,7 @@ func registerFlags(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.vaultRetries, "vault-max-retries", 3, "how often a Vault login or read that got no answer, 429, 502, 503 or 504 (reads: also 500) is tried again, with exponential backoff and jitter, honouring Retry-After and the mount's deadline; 0: never")
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address of the HTTP server for /healthz and /readyz, e.g. :8096 (the Helm chart sets it); empty: off")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address of the HTTP server for /metrics (Prometheus), e.g. :8097 (the Helm chart sets it); may equal --health-addr; empty: off")
+	fs.StringVar(&o.versionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
 	return o
 }
 

@@ -34,6 +34,7 @@ func serve(ctx context.Context, o *options) error {
 	}
 	klog.InfoS("starting", "version", version, "endpoint", o.endpoint, "defaultVaultAddress", o.vaultAddr,
 		"nodeIdentityNamespaces", splitList(o.nodeIdentityNS))
+	logVersionKey(o.versionKeyFile)
 	probe, err := newSocketProbe(o.endpoint)
 	if err != nil {
 		l.Close()

@@ -25,6 +25,10 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 	if o.secretCacheTTL < 0 || o.vaultMaxConc < 0 {
 		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency (got %d) must not be negative", o.secretCacheTTL, o.vaultMaxConc)
 	}
+	versionKey, err := loadVersionKey(o.versionKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	az, err := azure.New(azure.Config{
 		OnRequest:              m.AzureRequest,
 		IMDSEndpoint:           o.imdsEndpoint,
@@ -51,6 +55,7 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		VaultMaxConcurrency: o.vaultMaxConc,
 		OnSecretCache:       func(hit bool) { m.CacheLookup("secret", hit) },
 		VaultRetry:          retry,
+		VersionKey:          versionKey,
 	}, manager)
 	if err != nil {
 		return nil, err
