@@ -47,11 +47,12 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 }
 
 func (d *diagnosis) checkLogin(ctx context.Context) bool {
-	token, err := d.w.manager.Token(ctx, d.vault, d.areq)
+	lease, err := d.w.manager.Token(ctx, d.vault, d.areq)
 	if err != nil {
 		d.r.fail(stepLogin, err, d.explainLogin(err))
 		return false
 	}
+	token := lease.Token
 	d.vaultToken = token
 	detail := fmt.Sprintf("role %q at auth/%s", d.prm.RoleName, d.prm.AuthMountPath)
 	if oid, ok := d.azClaims["oid"].(string); ok {
