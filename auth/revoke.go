@@ -19,16 +19,12 @@ func newRevoker() *revoker {
 	return &revoker{slots: make(chan struct{}, 4), timeout: 10 * time.Second}
 }
 
-// revoke revokes t after delay (0: now), in the background.
-func (r *revoker) revoke(t *cachedToken, delay time.Duration) {
+// revoke revokes t in the background.
+func (r *revoker) revoke(t *cachedToken) {
 	if t == nil || t.client == nil {
 		return
 	}
-	if delay <= 0 {
-		go r.run(t)
-		return
-	}
-	time.AfterFunc(delay, func() { r.run(t) })
+	go r.run(t)
 }
 
 func (r *revoker) run(t *cachedToken) {

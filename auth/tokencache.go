@@ -11,11 +11,6 @@ import (
 // maxRefusedPaths bounds the policy refusals remembered per token.
 const maxRefusedPaths = 64
 
-// replacedTokenGrace is how long a token replaced by a new login or pushed
-// out of the cache stays valid before it is revoked: Mounts that took it
-// from the cache just before may still be reading with it.
-const replacedTokenGrace = 30 * time.Second
-
 // cachedToken is one identity's Vault token.
 type cachedToken struct {
 	token     string
@@ -31,24 +26,23 @@ type cachedToken struct {
 	namespace string
 }
 
-// tokenCache is a bounded LRU of Vault tokens per identity key. A token that
-// leaves it (pushed out, replaced or dropped) is revoked, best effort, so
-// tokens do not pile up in Vault.
+// tokenCache is a bounded LRU of Vault tokens per identity key. A token
+// dropped because Vault refused it is revoked, best effort, so such tokens
+// do not pile up in Vault. A token replaced by a new login, or pushed out
+// of the cache, is not: it expires on its own within its TTL, and revoking
+// it would make Vault revoke every lease it created — the dynamic secrets
+// (database credentials, …) that pods are using.
 type tokenCache struct {
 	revoker *revoker
-	grace   time.Duration // before revoking a replaced or pushed-out token
 
-	mu      sync.Mutex
-	lru     *simplelru.LRU[string, *cachedToken]
-	evicted []*cachedToken // pushed out by the last operation; mu held
+	mu  sync.Mutex
+	lru *simplelru.LRU[string, *cachedToken]
 }
 
 func newTokenCache(max int, r *revoker) *tokenCache {
-	c := &tokenCache{revoker: r, grace: replacedTokenGrace}
+	c := &tokenCache{revoker: r}
 	// NewLRU fails only for a size below 1, which NewManager prevents.
-	c.lru, _ = simplelru.NewLRU[string, *cachedToken](max, func(_ string, t *cachedToken) {
-		c.evicted = append(c.evicted, t)
-	})
+	c.lru, _ = simplelru.NewLRU[string, *cachedToken](max, nil)
 	return c
 }
 
@@ -77,17 +71,13 @@ func (c *tokenCache) peek(key string) (cachedToken, bool) {
 	return cp, true
 }
 
-// store caches t under key. The token it replaces, and any token pushed out
-// to make room, are revoked after the grace period.
+// store caches t under key, replacing the identity's previous token (which
+// is left to expire, see tokenCache) and pushing out the least recently
+// used identity if the cache is full.
 func (c *tokenCache) store(key string, t *cachedToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old, had := c.lru.Peek(key)
 	c.lru.Add(key, t)
-	if had && old.token != t.token {
-		c.evicted = append(c.evicted, old)
-	}
-	c.flush(c.grace)
 }
 
 // renewed records a renewal of the token under key, if it is still cached.
@@ -132,7 +122,7 @@ func (c *tokenCache) dropUnlessKnown(key, token, path string) bool {
 		return false
 	}
 	c.lru.Remove(key)
-	c.flush(0)
+	c.revoker.revoke(t)
 	return true
 }
 
@@ -141,12 +131,4 @@ func (c *tokenCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len()
-}
-
-// flush revokes the tokens that left the cache, after delay; mu is held.
-func (c *tokenCache) flush(delay time.Duration) {
-	for _, t := range c.evicted {
-		c.revoker.revoke(t, delay)
-	}
-	c.evicted = c.evicted[:0]
 }
