@@ -56,6 +56,9 @@ type fakeVault struct {
 	renewals atomic.Int32
 	// revocations counts auth/token/revoke-self requests.
 	revocations atomic.Int32
+	// lookups counts auth/token/lookup-self requests; dead tokens get 403.
+	lookups atomic.Int32
+	dead    sync.Map // token → true
 }
 
 // revokedTokens returns the tokens sent to revoke-self, waiting up to a
@@ -104,6 +107,14 @@ func (fv *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/v1/auth/token/revoke-self":
 		fv.revocations.Add(1)
 		w.WriteHeader(http.StatusNoContent)
+	case r.URL.Path == "/v1/auth/token/lookup-self":
+		fv.lookups.Add(1)
+		if _, dead := fv.dead.Load(r.Header.Get("X-Vault-Token")); dead {
+			writeVaultError(w, http.StatusForbidden, "permission denied")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"id": r.Header.Get("X-Vault-Token"), "ttl": 100}})
 	case strings.HasPrefix(r.URL.Path, "/v1/auth/") && strings.HasSuffix(r.URL.Path, "/login"):
 		n := int(fv.logins.Add(1))
 		if fv.login != nil {

@@ -89,7 +89,10 @@ type Lease struct {
 	// caller or for callers it joined; it was not merely taken from the
 	// cache. A 403 on a fresh token is a policy refusal, never a dead token.
 	Fresh bool
-	key   string // token cache key; empty without a cache
+	// Expires is when the token expires (Vault then revokes the leases it
+	// created); zero: unknown.
+	Expires time.Time
+	key     string // token cache key; empty without a cache
 }
 
 // Token returns a Vault token for req, logging in if no fresh token is cached.
@@ -115,12 +118,12 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		if err != nil {
 			return nil, err
 		}
-		return &Lease{Token: t.token, Fresh: true}, nil
+		return &Lease{Token: t.token, Fresh: true, Expires: t.expires}, nil
 	}
 	key := cacheKey(req, principal)
-	if tok, ok := m.tokens.fresh(key, m.now()); ok {
+	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
 		m.onCache(true)
-		return &Lease{Token: tok, key: key}, nil
+		return &Lease{Token: tok, Expires: exp, key: key}, nil
 	}
 	m.onCache(false)
 	ch := m.group.DoChan(key, func() (any, error) {
@@ -145,12 +148,12 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 
 // refresh returns a cached, renewed or new token for key.
 func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Method, req *Request, key, principal string) (Lease, error) {
-	if tok, ok := m.tokens.fresh(key, m.now()); ok {
-		return Lease{Token: tok, key: key}, nil
+	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
+		return Lease{Token: tok, Expires: exp, key: key}, nil
 	}
 	if m.renew {
-		if tok, ok := m.renewToken(ctx, client, key, req); ok {
-			return Lease{Token: tok, Fresh: true, key: key}, nil
+		if tok, exp, ok := m.renewToken(ctx, client, key, req); ok {
+			return Lease{Token: tok, Fresh: true, Expires: exp, key: key}, nil
 		}
 	}
 	t, err := m.login(ctx, client, method, req, principal)
@@ -159,18 +162,22 @@ func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Meth
 	}
 	t.client, t.namespace = client, req.VaultNamespace
 	m.tokens.store(key, t)
-	return Lease{Token: t.token, Fresh: true, key: key}, nil
+	return Lease{Token: t.token, Fresh: true, Expires: t.expires, key: key}, nil
 }
 
 // Refused tells the manager that Vault answered 403 to a request at path
 // (e.g. "GET secret/data/db") made with the lease's token, and reports
-// whether logging in again may help. It does not when the token is fresh
-// (the refusal is the policy's, and is remembered with the token) or when
-// this token was refused at path before while fresh. Otherwise the token
-// may be dead (revoked, Vault restarted): it is dropped from the cache, but
-// only if it is still the cached one (compare and delete), and revoked;
+// whether asking for a token again may help.
+//
+// A 403 on a token obtained within this call, or at a path Vault refused
+// this token before, is the policy's answer: remembered with the token, no
+// new login. Otherwise the manager asks Vault whether the token is still
+// alive (auth/token/lookup-self): if so, the refusal is the policy's too,
+// and the token — with the leases it created, the pods' dynamic secrets —
+// stays. Only a dead token (revoked, Vault restarted) is dropped from the
+// cache, if it is still the cached one (compare and delete), and revoked;
 // the caller then asks for a token once more.
-func (m *Manager) Refused(lease *Lease, path string) bool {
+func (m *Manager) Refused(ctx context.Context, lease *Lease, path string) bool {
 	if lease == nil || lease.key == "" {
 		return false
 	}
@@ -178,7 +185,36 @@ func (m *Manager) Refused(lease *Lease, path string) bool {
 		m.tokens.noteRefused(lease.key, lease.Token, path)
 		return false
 	}
-	return m.tokens.dropUnlessKnown(lease.key, lease.Token, path)
+	switch r, t := m.tokens.classify(lease.key, lease.Token, path); r {
+	case refusalReplaced:
+		return true
+	case refusalKnown:
+		return false
+	default:
+		if m.alive(ctx, &t) {
+			m.tokens.noteRefused(lease.key, lease.Token, path)
+			return false
+		}
+	}
+	m.tokens.drop(lease.key, lease.Token)
+	return true
+}
+
+// alive asks Vault whether t is still a valid token.
+func (m *Manager) alive(ctx context.Context, t *cachedToken) bool {
+	if t.client == nil {
+		return false
+	}
+	c, err := t.client.Clone()
+	if err != nil {
+		return false
+	}
+	c.SetToken(t.token)
+	c.SetNamespace(t.namespace)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = c.Auth().Token().LookupSelfWithContext(ctx)
+	return err == nil
 }
 
 // Len returns the number of cached tokens (for metrics).
@@ -193,30 +229,31 @@ func cacheKey(req *Request, principal string) string {
 
 // renewToken extends a cached renewable token that is still valid
 // (Options.RenewTokens). It reports false when a fresh login is needed instead.
-func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key string, req *Request) (string, bool) {
+func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key string, req *Request) (string, time.Time, bool) {
 	t, ok := m.tokens.peek(key)
 	if !ok || !t.renewable || !m.now().Before(t.expires) {
-		return "", false
+		return "", time.Time{}, false
 	}
 	c, err := client.Clone()
 	if err != nil {
-		return "", false
+		return "", time.Time{}, false
 	}
 	c.SetToken(t.token)
 	c.SetNamespace(req.VaultNamespace)
 	secret, err := c.Auth().Token().RenewSelfWithContext(ctx, int(t.ttl.Seconds()))
 	if err != nil || secret == nil || secret.Auth == nil {
 		klog.V(2).InfoS("token renewal failed, logging in again", "role", req.Role, "mount", req.MountPath, "err", err)
-		return "", false
+		return "", time.Time{}, false
 	}
 	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
 	if ttl < t.ttl/2 {
 		// Near its max TTL: renewing buys little, log in again.
-		return "", false
+		return "", time.Time{}, false
 	}
-	m.tokens.renewed(key, t.token, secret.Auth.Renewable, ttl, m.now())
+	now := m.now()
+	m.tokens.renewed(key, t.token, secret.Auth.Renewable, ttl, now)
 	klog.V(4).InfoS("renewed Vault token", "role", req.Role, "mount", req.MountPath, "ttl", ttl)
-	return t.token, true
+	return t.token, now.Add(ttl), true
 }
 
 // login performs POST auth/<mount>/login.

@@ -48,14 +48,14 @@ func newTokenCache(max int, r *revoker) *tokenCache {
 
 // fresh returns the token cached under key while more than a fifth of the
 // lifetime Vault granted is left.
-func (c *tokenCache) fresh(key string, now time.Time) (string, bool) {
+func (c *tokenCache) fresh(key string, now time.Time) (string, time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.lru.Get(key)
 	if !ok || !now.Add(t.ttl/5).Before(t.expires) {
-		return "", false
+		return "", time.Time{}, false
 	}
-	return t.token, true
+	return t.token, t.expires, true
 }
 
 // peek returns a copy of the entry under key without marking it used.
@@ -105,25 +105,50 @@ func (c *tokenCache) noteRefused(key, token, path string) {
 	}
 }
 
-// dropUnlessKnown handles a 403 at path on a token taken from the cache. If
-// the cached token is that token and was refused at path while fresh, the
-// refusal is the policy's: it keeps the token and reports false. Otherwise
-// it drops and revokes the token, only if it is still the cached one
-// (compare and delete: a newer token that another caller obtained stays),
-// and reports true: asking for a token again may help.
-func (c *tokenCache) dropUnlessKnown(key, token, path string) bool {
+// refusal is what a 403 at a path on a token taken from the cache means.
+type refusal int
+
+const (
+	// refusalReplaced: the cache holds another token for the identity now
+	// (compare and delete: a newer token another caller obtained stays);
+	// asking for a token again gets it.
+	refusalReplaced refusal = iota
+	// refusalKnown: Vault refused that path to this token while it was
+	// valid: the policy's answer.
+	refusalKnown
+	// refusalUnknown: the token may be dead (revoked, Vault restarted) or
+	// the policy may refuse the path: to be checked.
+	refusalUnknown
+)
+
+// classify tells what a 403 at path on token, cached under key, means, and
+// returns a copy of the cached entry.
+func (c *tokenCache) classify(key, token, path string) (refusal, cachedToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.lru.Peek(key)
 	if !ok || t.token != token {
-		return true
+		return refusalReplaced, cachedToken{}
 	}
 	if t.refused[path] {
-		return false
+		return refusalKnown, cachedToken{}
+	}
+	cp := *t
+	cp.refused = nil
+	return refusalUnknown, cp
+}
+
+// drop removes token from the cache and revokes it, only if it is still
+// the one cached under key.
+func (c *tokenCache) drop(key, token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.lru.Peek(key)
+	if !ok || t.token != token {
+		return
 	}
 	c.lru.Remove(key)
 	c.revoker.revoke(t)
-	return true
 }
 
 // len returns the number of cached tokens.

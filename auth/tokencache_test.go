@@ -18,12 +18,13 @@ func mustLease(t *testing.T, m *Manager, fv *fakeVault, req *Request) *Lease {
 	return l
 }
 
-// TestManagerRefused: a 403 on a token just obtained is the policy's
-// answer, remembered per path, and never a reason to log in again; a 403 on
-// a cached token at another path drops that token (only if it is still the
-// cached one) and revokes it.
+// TestManagerRefused: a 403 on a token just obtained, or on a cached token
+// Vault says is alive, is the policy's answer, remembered per path, and
+// never a reason to log in again or to revoke; a 403 on a dead cached token
+// drops it (only if it is still the cached one) and revokes it.
 func TestManagerRefused(t *testing.T) {
-	const denied, other = "GET secret/data/denied", "GET secret/data/other"
+	const denied, other, third = "GET secret/data/denied", "GET secret/data/other", "GET secret/data/third"
+	ctx := context.Background()
 	fv := newFakeVault(t)
 	m := newTestManager(&fakeMethod{}, Options{}, nil)
 	req := testRequest(fv.srv.URL)
@@ -32,7 +33,7 @@ func TestManagerRefused(t *testing.T) {
 	if !first.Fresh {
 		t.Fatal("the token of a login is not fresh")
 	}
-	if m.Refused(first, denied) {
+	if m.Refused(ctx, first, denied) {
 		t.Error("a 403 on a token obtained within this call asks for a new login")
 	}
 	cached := mustLease(t, m, fv, req)
@@ -40,17 +41,30 @@ func TestManagerRefused(t *testing.T) {
 		t.Fatalf("second call: %+v, want the cached token, not fresh", cached)
 	}
 	for range 100 {
-		if m.Refused(cached, denied) {
+		if m.Refused(ctx, cached, denied) {
 			t.Fatal("a path refused while the token was fresh asks for a new login")
 		}
 	}
-	if fv.logins.Load() != 1 || fv.revocations.Load() != 0 {
-		t.Errorf("logins %d, revocations %d after 100 known refusals; want 1 and 0", fv.logins.Load(), fv.revocations.Load())
+	if fv.logins.Load() != 1 || fv.revocations.Load() != 0 || fv.lookups.Load() != 0 {
+		t.Errorf("logins %d, revocations %d, lookups %d after 100 known refusals; want 1, 0, 0",
+			fv.logins.Load(), fv.revocations.Load(), fv.lookups.Load())
 	}
 
-	// A refusal elsewhere may mean a dead token: drop, revoke, log in again.
-	if !m.Refused(cached, other) {
-		t.Fatal("a 403 on a cached token at a new path does not ask for a new token")
+	// A refusal elsewhere on a token Vault says is alive: the policy's too.
+	for range 10 {
+		if m.Refused(ctx, cached, other) {
+			t.Fatal("a 403 on a live cached token asks for a new token")
+		}
+	}
+	if fv.lookups.Load() != 1 || fv.logins.Load() != 1 || fv.revocations.Load() != 0 {
+		t.Errorf("10 refusals at a new path on a live token: lookups %d, logins %d, revocations %d; want 1, 1, 0",
+			fv.lookups.Load(), fv.logins.Load(), fv.revocations.Load())
+	}
+
+	// A dead token: drop, revoke, log in again.
+	fv.dead.Store(first.Token, true)
+	if !m.Refused(ctx, cached, third) {
+		t.Fatal("a 403 on a dead cached token does not ask for a new token")
 	}
 	if got := fv.revokedTokens(1); !slices.Equal(got, []string{first.Token}) {
 		t.Errorf("revoke-self calls carried %q, want the dropped token %q", got, first.Token)
@@ -62,7 +76,7 @@ func TestManagerRefused(t *testing.T) {
 
 	// Compare and delete: a caller still holding the old token does not
 	// drop the new one, and gets it without another login.
-	if !m.Refused(cached, other) {
+	if !m.Refused(ctx, cached, third) {
 		t.Error("the holder of the old token is not told to ask again")
 	}
 	if again := mustLease(t, m, fv, req); again.Token != second.Token || fv.logins.Load() != 2 {
@@ -138,5 +152,22 @@ func TestManagerLeavesReplacedTokenToExpire(t *testing.T) {
 	}
 	if got := fv.revokedTokens(1); len(got) != 0 { // waits up to a second for one
 		t.Errorf("revoked %q, want none", got)
+	}
+}
+
+// TestLeaseCarriesTheTokenExpiry: the lease of a new or cached token says
+// when the token expires (dynamic secrets it creates die with it).
+func TestLeaseCarriesTheTokenExpiry(t *testing.T) {
+	fv := newFakeVault(t)
+	fv.loginTTL = 100
+	clock := newFakeClock()
+	m := newTestManager(&fakeMethod{}, Options{}, clock)
+	req := testRequest(fv.srv.URL)
+	want := clock.Now().Add(100 * time.Second)
+	first := mustLease(t, m, fv, req)
+	clock.Advance(10 * time.Second)
+	cached := mustLease(t, m, fv, req)
+	if !first.Expires.Equal(want) || !cached.Expires.Equal(want) || cached.Token != first.Token {
+		t.Errorf("expiries %v (new) and %v (cached), want %v", first.Expires, cached.Expires, want)
 	}
 }

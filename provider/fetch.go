@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -17,13 +18,15 @@ import (
 // fetchObjects reads the objects in parallel (bounded), making one Vault call
 // per distinct request, and returns their contents in object order. Any error
 // fails the whole Mount: the driver never gets a partial set. scope (see
-// readScope) names the token and connection that c carries.
-func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope string, objs []params.Object) ([][]byte, error) {
+// readScope) names the token and connection that c carries; holder is the
+// pod and identity that dynamic secrets are kept for.
+func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope string, objs []params.Object, holder holder) ([][]byte, error) {
 	reqs, objReq, err := p.resolveRequests(ctx, c, objs)
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch{p: p, c: c, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs))}
+	f := &fetch{p: p, c: c, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs)),
+		owner: holder.owner, keys: p.dynamicKeys(holder, reqs, objs, objReq)}
 	if err := f.run(ctx, reqs); err != nil {
 		return nil, err
 	}
@@ -92,15 +95,18 @@ func distinctRequests(rs []secrets.Request) ([]secrets.Request, []int) {
 // fetch is one Mount's reads. GETs come from the secret cache, or from a
 // read shared with the other Mounts that hold the same token and want the
 // same path at the same time; this Mount waits for those in its own
-// goroutine. POST and PUT (dynamic secrets) always make their own call, and
-// so does a GET whose shared answer turns out to carry a lease: every pod
-// gets its own dynamic secret.
+// goroutine. POST and PUT (dynamic secrets) make their own call, and so
+// does a GET whose shared answer turns out to carry a lease: every pod gets
+// its own dynamic secret — and keeps it (see provider/dynamic) until it
+// must be renewed or replaced, unless its objects say reuse: false.
 type fetch struct {
 	p         *Provider
 	c         *vault.Client
 	scope     string
 	slots     *limiter // this Mount's bound on the Vault calls it starts
 	responses []*vault.Secret
+	owner     dynamic.Owner
+	keys      []dynamic.Key // per request; zero Pod: not kept
 
 	wg       sync.WaitGroup
 	errOnce  sync.Once
@@ -121,7 +127,7 @@ func (f *fetch) run(ctx context.Context, reqs []secrets.Request) error {
 	defer f.cancel()
 	var waits []joined
 	for i, r := range reqs {
-		if r.Method != http.MethodGet {
+		if r.Method != http.MethodGet || f.kept(i) {
 			f.own(ctx, i, r)
 			continue
 		}
@@ -149,6 +155,8 @@ func (f *fetch) run(ctx context.Context, reqs []secrets.Request) error {
 		}
 		if j.shared {
 			klog.V(4).InfoS("joined an identical read in flight", "path", j.req.Path)
+		} else if !cacheable(s) && f.keys[j.index].Pod != "" {
+			f.p.dynamic.Keep(f.keys[j.index], s, f.owner) // this Mount's own lease
 		}
 		f.responses[j.index] = s
 	}
@@ -164,12 +172,19 @@ func (f *fetch) fail(err error) {
 	})
 }
 
-// own reads r for this Mount alone, in a goroutine.
+// own reads r for this Mount alone, in a goroutine: the pod's kept
+// dynamic secret if it has one and it may be used, else a new one.
 func (f *fetch) own(ctx context.Context, i int, r secrets.Request) {
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		s, err := f.read(ctx, r)
+		var s *vault.Secret
+		var err error
+		if f.keys[i].Pod != "" {
+			s, err = f.p.dynamic.Obtain(ctx, f.keys[i], f.owner, func(ctx context.Context) (*vault.Secret, error) { return f.read(ctx, r) })
+		} else {
+			s, err = f.read(ctx, r)
+		}
 		if err != nil {
 			f.fail(err)
 			return

@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
@@ -30,7 +31,7 @@ type Authenticator interface {
 	Token(ctx context.Context, client *vault.Client, req *auth.Request) (*auth.Lease, error)
 	// Refused reports a 403 at path ("GET secret/data/db") on the lease's
 	// token and whether asking for a token again may help.
-	Refused(lease *auth.Lease, path string) bool
+	Refused(ctx context.Context, lease *auth.Lease, path string) bool
 }
 
 // Config configures a Provider.
@@ -64,6 +65,10 @@ type Config struct {
 	// MountCacheSize bounds the KV mounts remembered for KV v2 detection
 	// (default secrets.DefaultMountCacheSize).
 	MountCacheSize int
+	// Dynamic configures the dynamic secrets kept per pod (see
+	// provider/dynamic); DisableDynamicReuse asks Vault at every Mount.
+	Dynamic             dynamic.Config
+	DisableDynamicReuse bool
 	// MaxVaultClients bounds the pool of Vault clients, one per (address,
 	// TLS settings) (default vaultclient.DefaultMaxClients).
 	MaxVaultClients int
@@ -92,6 +97,8 @@ type Provider struct {
 	// versionKey keys the HMAC that turns content into an object version
 	// without revealing it.
 	versionKey []byte
+	// dynamic keeps each pod's dynamic secrets (nil: never kept).
+	dynamic *dynamic.Store
 }
 
 // New returns a Provider that logs in with authn.
@@ -127,7 +134,29 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if cfg.SecretCacheTTL > 0 {
 		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, time.Now)
 	}
+	if !cfg.DisableDynamicReuse {
+		p.dynamic = dynamic.New(cfg.Dynamic, dynamic.VaultLeases{})
+	}
 	return p, nil
+}
+
+// Start runs the provider's background work until ctx ends: dropping the
+// dynamic secrets of pods that stopped mounting and revoking their leases.
+// Nothing is revoked when ctx ends: pods outlive a provider restart.
+func (p *Provider) Start(ctx context.Context) {
+	if p.dynamic == nil {
+		return
+	}
+	interval := min(max(p.dynamic.IdleRevoke()/4, time.Second), time.Minute)
+	go p.dynamic.Run(ctx, interval)
+}
+
+// DynamicLeases returns the number of leases kept for pods (for metrics).
+func (p *Provider) DynamicLeases() int {
+	if p.dynamic == nil {
+		return 0
+	}
+	return p.dynamic.Leases()
 }
 
 // CacheSizes returns the number of entries of the provider's caches: Vault
@@ -206,18 +235,18 @@ func (p *Provider) readAll(ctx context.Context, base *vault.Client, areq *auth.R
 	if err != nil {
 		return nil, err
 	}
-	contents, err := p.readWithToken(ctx, base, areq, lease.Token, prm)
+	contents, err := p.readWithToken(ctx, base, areq, lease, prm)
 	refused, ok := forbidden(err)
-	if !ok || !p.auth.Refused(lease, refused) {
+	if !ok || !p.auth.Refused(ctx, lease, refused) {
 		return contents, err
 	}
 	klog.V(2).InfoS("Vault refused a cached token, asking for a new one", "pod", klog.KRef(prm.Pod.Namespace, prm.Pod.Name), "request", refused)
 	if lease, err = p.auth.Token(ctx, base, areq); err != nil {
 		return nil, err
 	}
-	contents, err = p.readWithToken(ctx, base, areq, lease.Token, prm)
+	contents, err = p.readWithToken(ctx, base, areq, lease, prm)
 	if refused, ok := forbidden(err); ok && lease.Fresh {
-		p.auth.Refused(lease, refused) // remembered: the policy refuses it
+		p.auth.Refused(ctx, lease, refused) // remembered: the policy refuses it
 	}
 	return contents, err
 }
@@ -232,15 +261,15 @@ func forbidden(err error) (string, bool) {
 	return se.Method + " " + se.Path, true
 }
 
-func (p *Provider) readWithToken(ctx context.Context, base *vault.Client, areq *auth.Request, token string, prm *params.Params) ([][]byte, error) {
+func (p *Provider) readWithToken(ctx context.Context, base *vault.Client, areq *auth.Request, lease *auth.Lease, prm *params.Params) ([][]byte, error) {
 	c, err := base.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("preparing Vault client: %w", err)
 	}
-	c.SetToken(token)
+	c.SetToken(lease.Token)
 	c.SetNamespace(prm.VaultNamespace)
-	scope := readScope(areq.VaultAddress, areq.Connection, prm.VaultNamespace, token)
-	return p.fetchObjects(ctx, c, scope, prm.Objects)
+	scope := readScope(areq.VaultAddress, areq.Connection, prm.VaultNamespace, lease.Token)
+	return p.fetchObjects(ctx, c, scope, prm.Objects, holderOf(prm, areq, lease, dynamic.Owner{Client: base}))
 }
 
 func (p *Provider) result(prm *params.Params, contents [][]byte) (*Result, error) {

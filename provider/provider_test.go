@@ -53,7 +53,7 @@ func (f *fakeAuth) Token(_ context.Context, c *vault.Client, req *auth.Request) 
 	return &auth.Lease{Token: f.cached}, nil
 }
 
-func (f *fakeAuth) Refused(l *auth.Lease, _ string) bool {
+func (f *fakeAuth) Refused(_ context.Context, l *auth.Lease, _ string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refusals++

@@ -2,8 +2,15 @@ package provider
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +22,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
 
@@ -82,7 +90,8 @@ func (gv *gatedVault) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"lease_id": fmt.Sprintf("database/creds/app/%d", serial), "lease_duration": 3600,
 			"data": map[string]any{"username": fmt.Sprintf("v-app-%d", serial)}})
 	case path == "pki/issue/web":
-		writeJSON(w, 200, map[string]any{"lease_id": fmt.Sprintf("pki/issue/web/%d", serial), "data": map[string]any{"certificate": fmt.Sprintf("CERT-%d", serial)}})
+		// As Vault's pki engine by default: a new certificate, no lease.
+		writeJSON(w, 200, map[string]any{"data": map[string]any{"certificate": testCertificate(serial, time.Hour)}})
 	default:
 		writeJSON(w, 404, map[string]any{"errors": []string{}})
 	}
@@ -100,7 +109,7 @@ type podAuth struct{}
 func (podAuth) Token(_ context.Context, _ *vault.Client, req *auth.Request) (*auth.Lease, error) {
 	return &auth.Lease{Token: "tok-" + req.Pod.Name}, nil
 }
-func (podAuth) Refused(*auth.Lease, string) bool { return false }
+func (podAuth) Refused(context.Context, *auth.Lease, string) bool { return false }
 
 const cacheObjects = `
 - {objectName: a, secretPath: secret/a, secretKey: value}
@@ -133,9 +142,10 @@ func TestMountSecretCache(t *testing.T) {
 				}
 			}
 			p := newProvider(t, Config{SecretCacheTTL: tc.ttl, OnSecretCache: onCache}, podAuth{})
-			certs := map[string]bool{}
+			certs, pods := map[string]bool{}, map[string]bool{}
 			for i, pod := range tc.pods {
-				attrs := attributes(t, gv.srv.URL, cacheObjects, map[string]string{"csi.storage.k8s.io/pod.name": pod})
+				pods[pod] = true
+				attrs := attributes(t, gv.srv.URL, cacheObjects, map[string]string{"csi.storage.k8s.io/pod.name": pod, "csi.storage.k8s.io/pod.uid": "uid-" + pod})
 				res, err := p.Mount(context.Background(), attrs, "/t", "420")
 				if err != nil {
 					t.Fatalf("mount %d: %v", i, err)
@@ -148,8 +158,10 @@ func TestMountSecretCache(t *testing.T) {
 			if got := gv.count("GET secret/data/a"); got != tc.wantReads {
 				t.Errorf("GET secret/data/a: %d, want %d", got, tc.wantReads)
 			}
-			if got := gv.count("PUT pki/issue/web") + gv.count("POST pki/issue/web"); got != len(tc.pods) || len(certs) != len(tc.pods) {
-				t.Errorf("issue requests %d, distinct certificates %d; want %d each (POST is never cached)", got, len(certs), len(tc.pods))
+			// POSTs never go through the secret cache: each pod gets a
+			// certificate of its own, which it keeps (provider/dynamic).
+			if got := gv.count("PUT pki/issue/web") + gv.count("POST pki/issue/web"); got != len(pods) || len(certs) != len(pods) {
+				t.Errorf("issue requests %d, distinct certificates %d; want %d each (one per pod)", got, len(certs), len(pods))
 			}
 			if int(hits.Load()) != tc.wantHits || int(misses.Load()) != tc.wantMiss {
 				t.Errorf("cache hits %d misses %d, want %d and %d", hits.Load(), misses.Load(), tc.wantHits, tc.wantMiss)
@@ -158,19 +170,24 @@ func TestMountSecretCache(t *testing.T) {
 	}
 }
 
-// mountConcurrently starts n identical Mounts of objects, waits until ready
+// mountConcurrently starts n Mounts of objects by n pods of one Deployment
+// (one service account, each pod its own name and UID), waits until ready
 // says they all wait on Vault, then opens the gate and returns the results.
 func mountConcurrently(t *testing.T, p *Provider, gv *gatedVault, objects string, n int, ready func() bool) []*Result {
 	t.Helper()
-	attrs := attributes(t, gv.srv.URL, objects, nil)
+	attrs := make([]string, n)
+	for i := range n {
+		attrs[i] = attributes(t, gv.srv.URL, objects, map[string]string{
+			params.AttrPodUID: fmt.Sprintf("uid-%d", i), params.AttrPodName: fmt.Sprintf("web-%d", i)})
+	}
 	type out struct {
 		res *Result
 		err error
 	}
 	outs := make(chan out, n)
-	for range n {
+	for i := range n {
 		go func() {
-			res, err := p.Mount(context.Background(), attrs, "/t", "420")
+			res, err := p.Mount(context.Background(), attrs[i], "/t", "420")
 			outs <- out{res, err}
 		}()
 	}
@@ -309,4 +326,68 @@ func totalWaiters(g *flightGroup) int {
 		n += f.waiters
 	}
 	return n
+}
+
+// TestMountKeepsEachPodsDynamicSecrets: a pod's later Mounts get the
+// database user and certificate it got first, with the same versions and
+// no Vault call; another pod gets its own; reuse: false asks every time.
+func TestMountKeepsEachPodsDynamicSecrets(t *testing.T) {
+	objects := "- {objectName: user, secretPath: database/creds/app, secretKey: username}\n" +
+		"- {objectName: cert, secretPath: pki/issue/web, method: POST, secretKey: certificate}\n"
+	gv := newGatedVault(t, false)
+	p := newProvider(t, Config{SecretCacheTTL: time.Minute}, &fakeAuth{})
+	mount := func(uid, objects string) *Result {
+		t.Helper()
+		res, err := p.Mount(context.Background(), attributes(t, gv.srv.URL, objects, map[string]string{params.AttrPodUID: uid}), "/t", "420")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := mount("uid-a", objects)
+	again := mount("uid-a", objects)
+	for i := range first.Files {
+		if string(again.Files[i].Contents) != string(first.Files[i].Contents) || again.Versions[i] != first.Versions[i] {
+			t.Errorf("%s changed between two Mounts of one pod", first.Files[i].Path)
+		}
+	}
+	if n := gv.count("GET database/creds/app") + gv.count("POST pki/issue/web"); n != 2 {
+		t.Errorf("two Mounts of one pod made %d dynamic requests, want 2", n)
+	}
+	other := mount("uid-b", objects)
+	for i := range first.Files {
+		if string(other.Files[i].Contents) == string(first.Files[i].Contents) {
+			t.Errorf("%s shared between two pods", first.Files[i].Path)
+		}
+	}
+	fresh := strings.ReplaceAll(objects, "secretKey: username}", "secretKey: username, reuse: false}")
+	u1 := mount("uid-c", fresh)
+	u2 := mount("uid-c", fresh)
+	if string(u1.Files[0].Contents) == string(u2.Files[0].Contents) {
+		t.Error("reuse: false got the same database user twice")
+	}
+	if string(u1.Files[1].Contents) != string(u2.Files[1].Contents) {
+		t.Error("the certificate (reuse not turned off) changed between two Mounts")
+	}
+	// Leases kept: the database users of uid-a and uid-b (uid-c's is not
+	// kept, and certificates hold no lease).
+	if n := p.DynamicLeases(); n != 2 {
+		t.Errorf("%d leases kept, want 2", n)
+	}
+}
+
+// testCertificate is a self-signed certificate with serial, valid for ttl.
+func testCertificate(serial int, ttl time.Duration) string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(serial)), Subject: pkix.Name{CommonName: "web.example.com"},
+		NotBefore: now.Add(-30 * time.Second), NotAfter: now.Add(ttl)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
@@ -37,6 +38,9 @@ type options struct {
 	clientCacheSize int
 	secretCacheSize int
 	requireTLS      bool
+	dynamicReuse    bool
+	dynamicIdle     time.Duration
+	dynamicMax      int
 }
 
 func registerFlags(fs *flag.FlagSet) *options {
@@ -64,6 +68,9 @@ func registerFlags(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.tokenCacheSize, "token-cache-size", auth.DefaultMaxTokens, "most Vault tokens cached (one per identity, role, Vault address and namespace); the least recently used is revoked first")
 	fs.IntVar(&o.clientCacheSize, "vault-client-cache-size", vaultclient.DefaultMaxClients, "most Vault clients kept (one per vaultAddress and TLS settings); unused ones are also dropped after 10 minutes")
 	fs.IntVar(&o.secretCacheSize, "secret-cache-size", 4096, "most Vault responses in the secret cache (see --secret-cache-ttl)")
+	fs.BoolVar(&o.dynamicReuse, "reuse-dynamic-secrets", true, "keep each pod's dynamic secrets (leases such as database/creds, and pki certificates) and hand them out again at the pod's rotation polls until they must be renewed or replaced; false: a new one at every Mount (as objects with reuse: false)")
+	fs.DurationVar(&o.dynamicIdle, "dynamic-idle-revoke", dynamic.DefaultIdleRevoke, "revoke the leases of a pod that has not mounted for this long (3 × the driver's default rotation poll interval of 2m); the role's policy needs update on sys/leases/revoke/<lease path>/*")
+	fs.IntVar(&o.dynamicMax, "dynamic-max-secrets", dynamic.DefaultMaxSecrets, "most dynamic secrets kept over all pods; beyond it the least recently mounted is dropped and its lease revoked")
 	fs.BoolVar(&o.requireTLS, "require-vault-tls", false, "refuse Vault addresses with plain http:// (tokens and secrets would travel in cleartext); without it each such address is logged once with a warning")
 	fs.StringVar(&o.versionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
 	return o

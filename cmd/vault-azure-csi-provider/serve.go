@@ -47,6 +47,7 @@ func serve(ctx context.Context, o *options) error {
 		return err
 	}
 	go releaseMemoryAfterBursts(ctx)
+	p.Start(ctx)
 	serveErr := server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
 	// /readyz has answered 503 since shutdown began; stop the HTTP servers last.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -8,6 +8,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 )
 
@@ -69,10 +70,14 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		VaultRetry:            retry,
 		VersionKey:            versionKey,
 		MountCacheSize:        o.mountCacheSize,
+		DisableDynamicReuse:   !o.dynamicReuse,
+		Dynamic: dynamic.Config{IdleRevoke: o.dynamicIdle, MaxSecrets: o.dynamicMax,
+			OnEvent: func(e dynamic.Event) { m.DynamicEvent(string(e)) }},
 	}, manager)
 	if err != nil {
 		return nil, err
 	}
+	m.DynamicLeases(p.DynamicLeases)
 	m.CacheSizes(func() map[string]int {
 		sizes := p.CacheSizes()
 		sizes["vault_token"] = manager.Len()

@@ -5,13 +5,16 @@
 // Leases of pods that stopped polling are revoked.
 //
 // Vault revokes a lease when the token that created it expires, so a kept
-// secret never outlives its token either: the token's expiry is part of
-// its lifetime.
+// lease never outlives its token either: when the provider logs in again
+// for the pod's identity, the next Mount gets a new secret with the new
+// token, while the old one stays valid until its token expires.
 package dynamic
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"sync"
@@ -119,11 +122,20 @@ func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(con
 	if key.Pod == "" {
 		return issue(ctx) // no pod UID (podInfoOnMount off): nothing to keep it for
 	}
-	if sec, ok := s.reuse(key); ok {
+	if sec, ok := s.reuse(key, owner); ok {
 		return sec, nil
 	}
-	fk := fmt.Sprintf("%q", []string{key.Pod, key.Identity, key.Request})
-	ch := s.group.DoChan(fk, func() (any, error) { return s.refresh(ctx, key, owner, issue) })
+	// Calls with another token (a Mount that logged in again after a
+	// refusal) do not join: the shared call is made with the first's token.
+	tok := sha256.Sum256([]byte(owner.Token))
+	fk := fmt.Sprintf("%q", []string{key.Pod, key.Identity, key.Request, hex.EncodeToString(tok[:])})
+	ch := s.group.DoChan(fk, func() (any, error) {
+		// Shared by the pod's concurrent Mounts: the first one giving up
+		// must not fail the others, yet the call keeps its deadline.
+		sctx, cancel := detach(ctx)
+		defer cancel()
+		return s.refresh(sctx, key, owner, issue)
+	})
 	select {
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -158,13 +170,22 @@ func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner) bool {
 	return true
 }
 
+// detach is ctx without its cancellation but with its deadline.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(d, dl)
+	}
+	return context.WithCancel(d)
+}
+
 // reuse returns the kept secret for key if nothing is due.
-func (s *Store) reuse(key Key) (*vault.Secret, bool) {
+func (s *Store) reuse(key Key, owner Owner) (*vault.Secret, bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[key]
-	if !ok || e.due(now) != actionReuse {
+	if !ok || e.due(now, owner) != actionReuse {
 		return nil, false
 	}
 	e.lastMount = now
@@ -179,7 +200,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 	e, ok := s.entries[key]
 	action := actionIssue
 	if ok {
-		action = e.due(now)
+		action = e.due(now, owner)
 	}
 	if action == actionReuse {
 		e.lastMount = now
@@ -189,7 +210,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 	}
 	s.mu.Unlock()
 	if action == actionRenew {
-		if sec, ok := s.renew(ctx, key, e); ok {
+		if sec, ok := s.renew(ctx, key, e, owner); ok {
 			return sec, nil
 		}
 	}
@@ -207,7 +228,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 // renew renews e's lease; it reports false when a new secret must be
 // issued instead (Vault refused, or the lease is in the last third of the
 // life it can have).
-func (s *Store) renew(ctx context.Context, key Key, e *entry) (*vault.Secret, bool) {
+func (s *Store) renew(ctx context.Context, key Key, e *entry, current Owner) (*vault.Secret, bool) {
 	increment := e.duration
 	ttl, err := s.api.Renew(ctx, e.owner, e.leaseID, increment)
 	now := s.cfg.Now()
@@ -220,7 +241,7 @@ func (s *Store) renew(ctx context.Context, key Key, e *entry) (*vault.Secret, bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.renewed(now, ttl, increment)
-	if e.due(now) != actionReuse {
+	if e.due(now, current) != actionReuse {
 		return nil, false
 	}
 	e.lastMount = now
@@ -318,6 +339,9 @@ func (s *Store) revoke(ctx context.Context, e *entry) {
 	klog.V(2).InfoS("revoked the lease of a pod that stopped mounting", "lease", e.leaseID)
 }
 
+// IdleRevoke is how long a pod may not mount before its secrets go.
+func (s *Store) IdleRevoke() time.Duration { return s.cfg.IdleRevoke }
+
 // Leases returns the number of kept secrets that hold a lease.
 func (s *Store) Leases() int {
 	s.mu.Lock()
@@ -338,16 +362,16 @@ func (s *Store) Len() int {
 	return len(s.entries)
 }
 
-// certificateTimes reads the validity of the certificate in a pki answer.
-func certificateTimes(sec *vault.Secret) (notBefore, notAfter time.Time, ok bool) {
+// certificateNotAfter reads the end of the certificate in a pki answer.
+func certificateNotAfter(sec *vault.Secret) (time.Time, bool) {
 	pemText, _ := sec.Data["certificate"].(string)
 	block, _ := pem.Decode([]byte(pemText))
 	if block == nil {
-		return time.Time{}, time.Time{}, false
+		return time.Time{}, false
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return time.Time{}, time.Time{}, false
+		return time.Time{}, false
 	}
-	return cert.NotBefore, cert.NotAfter, true
+	return cert.NotAfter, true
 }

@@ -184,23 +184,36 @@ func TestRefusedRenewalIssuesANewSecret(t *testing.T) {
 	}
 }
 
-// TestTokenExpiryEndsTheLease: Vault revokes a lease with the token that
-// created it, so the secret is replaced at two thirds of the token's
-// remaining life even if the lease could be renewed further.
-func TestTokenExpiryEndsTheLease(t *testing.T) {
+// TestNewTokenNewLease: Vault revokes a lease when the token that created
+// it expires. The lease is kept while the pod's identity uses that token,
+// past two thirds of the token's life; the first Mount with the token of a
+// new login gets a new lease, made with it; and no lease is handed out
+// once its token is about to expire.
+func TestNewTokenNewLease(t *testing.T) {
 	c := &clock{now: time.Unix(1_800_000_000, 0)}
 	v := newFakeVault(c, time.Hour, 24*time.Hour)
 	var events []Event
 	s := newStore(c, v, &events)
-	owner := Owner{TokenExpires: c.Now().Add(30 * time.Minute)}
-	first, _ := s.Obtain(context.Background(), podKey, owner, v.issue)
-	c.advance(19 * time.Minute)
-	if again, _ := s.Obtain(context.Background(), podKey, owner, v.issue); again.LeaseID != first.LeaseID {
-		t.Fatalf("replaced before two thirds of the token's life")
+	t1 := Owner{Token: "t1", TokenExpires: c.Now().Add(30 * time.Minute)}
+	first, _ := s.Obtain(context.Background(), podKey, t1, v.issue)
+	c.advance(23 * time.Minute) // past 2/3 of t1's life, before its refresh at 4/5
+	if again, _ := s.Obtain(context.Background(), podKey, t1, v.issue); again.LeaseID != first.LeaseID {
+		t.Fatal("replaced while its token is still the identity's")
 	}
-	c.advance(2 * time.Minute) // 21 min: past 2/3 of 30
-	if again, _ := s.Obtain(context.Background(), podKey, Owner{TokenExpires: c.Now().Add(time.Hour)}, v.issue); again.LeaseID == first.LeaseID {
-		t.Errorf("kept a lease past two thirds of its token's life")
+	c.advance(2 * time.Minute) // the manager logged in again: t2
+	t2 := Owner{Token: "t2", TokenExpires: c.Now().Add(30 * time.Minute)}
+	second, _ := s.Obtain(context.Background(), podKey, t2, v.issue)
+	if second.LeaseID == first.LeaseID {
+		t.Fatal("kept a lease of a replaced token")
+	}
+	if !v.live(first.LeaseID) {
+		t.Error("the old lease was revoked: the app may still use it until its token expires")
+	}
+	// A lease whose token is about to expire is never handed out, even to
+	// a Mount that still presents that token.
+	c.advance(29*time.Minute + 58*time.Second)
+	if third, _ := s.Obtain(context.Background(), podKey, t2, v.issue); third.LeaseID == second.LeaseID {
+		t.Error("handed out a lease two seconds before its token expires")
 	}
 }
 
@@ -229,7 +242,8 @@ func TestCertificateKeptUntilTwoThirdsOfValidity(t *testing.T) {
 		}
 		c.advance(2 * time.Minute)
 	}
-	// Validity 90.5 min from NotBefore: replaced at ~60 min, then kept.
+	// Valid for 90 minutes from the issue (NotBefore backdated 30 s does
+	// not count): replaced at 60 minutes, then kept.
 	if issued != 2 || len(keys) != 2 {
 		t.Errorf("%d certificates issued (%v), want 2", issued, keys)
 	}

@@ -23,14 +23,16 @@ type entry struct {
 	renewable bool
 	duration  time.Duration // lease duration at issue: the renewal increment
 
-	start     time.Time // issue time, or the certificate's NotBefore
+	start     time.Time // issue time
 	lastRenew time.Time // issue or last renewal
 	expires   time.Time // end of the current lease (zero: no lease)
-	// lifeEnd is the latest end the secret can have: its certificate's
-	// NotAfter, its token's expiry (Vault revokes a token's leases with
-	// it), or the lease's max TTL once a renewal came back shortened.
-	// Zero: unknown.
-	lifeEnd time.Time
+	// maxEnd is the latest end the secret itself can have: its
+	// certificate's NotAfter, or its lease's max TTL once a renewal came
+	// back shortened. Zero: unknown.
+	maxEnd time.Time
+	// tokenEnd is when the token that created its lease expires: Vault
+	// revokes the lease with it. Zero: no lease, or unknown.
+	tokenEnd time.Time
 
 	lastMount time.Time
 }
@@ -48,14 +50,14 @@ func newEntry(sec *vault.Secret, owner Owner, now time.Time) *entry {
 		e.leaseID, e.renewable = sec.LeaseID, sec.Renewable
 		e.duration = time.Duration(sec.LeaseDuration) * time.Second
 		e.expires = now.Add(e.duration)
-		e.lifeEnd = earlier(e.lifeEnd, owner.TokenExpires)
+		e.tokenEnd = owner.TokenExpires
 	}
-	if notBefore, notAfter, ok := certificateTimes(sec); ok {
+	if notAfter, ok := certificateNotAfter(sec); ok {
+		// Its validity counts from now, not from NotBefore: Vault backdates
+		// NotBefore (30 s by default), which would make a short-lived
+		// certificate look two thirds gone when it is new.
 		dynamic = true
-		e.lifeEnd = earlier(e.lifeEnd, notAfter)
-		if notBefore.Before(now) {
-			e.start = notBefore // validity counts from NotBefore (Vault backdates it)
-		}
+		e.maxEnd = notAfter
 	}
 	if !dynamic {
 		return nil
@@ -65,18 +67,26 @@ func newEntry(sec *vault.Secret, owner Owner, now time.Time) *entry {
 
 // end is when the secret stops being usable.
 func (e *entry) end() time.Time {
-	return earlier(e.expires, e.lifeEnd)
+	return earlier(earlier(e.expires, e.maxEnd), e.tokenEnd)
 }
 
-// due says what a Mount at now must do: hand the secret out, renew its
-// lease (two thirds of the lease's duration have passed), or get a new one
-// (it ends within a tenth of its lease, it is in the last third of its
-// life, or its lease is due and cannot be renewed).
-func (e *entry) due(now time.Time) action {
+// due says what a Mount at now, made with the token of current, must do:
+// hand the secret out, renew its lease (two thirds of the lease's duration
+// have passed), or get a new one — when it is about to end, when it is in
+// the last third of its max life, when its lease is due and cannot be
+// renewed, or when the token that created its lease is no longer the one
+// the pod's identity uses (the provider logs in again with a fifth of a
+// token's TTL left, and Vault revokes the lease when that old token
+// expires: the new secret comes with the new token, and the old one stays
+// valid meanwhile for the app to switch).
+func (e *entry) due(now time.Time, current Owner) action {
 	if end := e.end(); !end.IsZero() && !now.Before(end.Add(-e.margin())) {
 		return actionIssue
 	}
-	if !e.lifeEnd.IsZero() && !now.Before(twoThirds(e.start, e.lifeEnd)) {
+	if !e.maxEnd.IsZero() && !now.Before(twoThirds(e.start, e.maxEnd)) {
+		return actionIssue
+	}
+	if !e.tokenEnd.IsZero() && current.Token != "" && current.Token != e.owner.Token {
 		return actionIssue
 	}
 	if e.leaseID != "" && !now.Before(twoThirds(e.lastRenew, e.expires)) {
@@ -89,12 +99,13 @@ func (e *entry) due(now time.Time) action {
 }
 
 // margin is how close to its end a secret is no longer handed out: a
-// tenth of its lease, at most expiryMargin.
+// tenth of its lease (or, without one, of its life), at most expiryMargin.
 func (e *entry) margin() time.Duration {
-	if e.duration > 0 {
-		return min(e.duration/10, expiryMargin)
+	span := e.duration
+	if span <= 0 {
+		span = e.end().Sub(e.start)
 	}
-	return expiryMargin
+	return min(span/10, expiryMargin)
 }
 
 // renewed records a renewal at now that granted ttl for increment: a
@@ -103,7 +114,7 @@ func (e *entry) renewed(now time.Time, ttl, increment time.Duration) {
 	e.lastRenew = now
 	e.expires = now.Add(ttl)
 	if ttl < increment {
-		e.lifeEnd = earlier(e.lifeEnd, e.expires)
+		e.maxEnd = earlier(e.maxEnd, e.expires)
 	}
 }
 

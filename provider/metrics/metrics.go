@@ -23,6 +23,7 @@ type Metrics struct {
 	vaultRequests *prometheus.CounterVec
 	azureRequests *prometheus.CounterVec
 	cache         *prometheus.CounterVec
+	dynamic       *prometheus.CounterVec
 }
 
 // New creates and registers the metrics (plus Go and process collectors).
@@ -45,8 +46,12 @@ func New() *Metrics {
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "cache_requests_total", Help: "Cache lookups by cache (vault_token, secret) and result (hit, miss).",
 		}, []string{"cache", "result"}),
+		dynamic: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "dynamic_secret_events_total",
+			Help: "Dynamic secrets kept per pod, by event: reuse (a Mount got its kept secret), issue, renew, renew_failed, revoke, revoke_failed.",
+		}, []string{"event"}),
 	}
-	m.Registry.MustRegister(m.mounts, m.mountDuration, m.vaultRequests, m.azureRequests, m.cache,
+	m.Registry.MustRegister(m.mounts, m.mountDuration, m.vaultRequests, m.azureRequests, m.cache, m.dynamic,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,6 +79,19 @@ func (m *Metrics) CacheLookup(cache string, hit bool) {
 		result = "hit"
 	}
 	m.cache.WithLabelValues(cache, result).Inc()
+}
+
+// DynamicEvent records an event of a kept dynamic secret.
+func (m *Metrics) DynamicEvent(event string) {
+	m.dynamic.WithLabelValues(event).Inc()
+}
+
+// DynamicLeases publishes the number of leases kept for pods, read from
+// leases at each scrape.
+func (m *Metrics) DynamicLeases(leases func() int) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "dynamic_leases", Help: "Leases of dynamic secrets kept for pods (renewed while the pods mount, revoked when they stop).",
+	}, func() float64 { return float64(leases()) }))
 }
 
 // CacheSizes publishes the entries of the provider's caches (cache:

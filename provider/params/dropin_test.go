@@ -138,3 +138,19 @@ func quoteYAML(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+func TestParseReuse(t *testing.T) {
+	objs := "- objectName: a\n  secretPath: database/creds/app\n- objectName: b\n  secretPath: database/creds/app\n  reuse: false\n- objectName: c\n  secretPath: pki/issue/web\n  method: PUT\n  reuse: true\n"
+	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Objects[0].Reuse || p.Objects[1].Reuse || !p.Objects[2].Reuse {
+		t.Errorf("reuse = %v %v %v, want true false true", p.Objects[0].Reuse, p.Objects[1].Reuse, p.Objects[2].Reuse)
+	}
+	objs = "- objectName: a\n  secretPath: s/a\n  reuse: sometimes\n"
+	_, err = Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	if err == nil || !strings.Contains(err.Error(), "objects") {
+		t.Errorf("reuse: sometimes accepted: %v", err)
+	}
+}

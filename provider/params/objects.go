@@ -38,6 +38,10 @@ type Object struct {
 	Encoding   string // utf-8 (default), base64 or hex
 	// FilePermission is the file mode; zero means the mount's permission.
 	FilePermission os.FileMode
+	// Reuse: a dynamic secret (a lease, a certificate) Vault issued for this
+	// pod is handed out again at the pod's later Mounts until it must be
+	// renewed or replaced (default true; reuse: false asks Vault every time).
+	Reuse bool
 }
 
 // rawObject mirrors one YAML entry of the "objects" parameter.
@@ -49,9 +53,10 @@ type rawObject struct {
 	Method         string         `yaml:"method"`
 	Encoding       string         `yaml:"encoding"`
 	FilePermission *int64         `yaml:"filePermission"`
+	Reuse          *bool          `yaml:"reuse"`
 }
 
-const knownObjectFields = "objectName, secretPath, secretKey, secretArgs, method, encoding, filePermission"
+const knownObjectFields = "objectName, secretPath, secretKey, secretArgs, method, encoding, filePermission, reuse"
 
 func (p *Params) parseObjects(attrs map[string]string) error {
 	raw := attrs["objects"]
@@ -123,7 +128,8 @@ func validateObject(i int, e rawObject) (Object, error) {
 	if err != nil {
 		return Object{}, invalid(field("secretPath"), "%q %v", short(e.SecretPath), err)
 	}
-	o := Object{ObjectName: name, SecretPath: secretPath, Query: query, SecretKey: e.SecretKey, SecretArgs: e.SecretArgs}
+	o := Object{ObjectName: name, SecretPath: secretPath, Query: query, SecretKey: e.SecretKey, SecretArgs: e.SecretArgs,
+		Reuse: e.Reuse == nil || *e.Reuse}
 	if o.Method, err = normalizeMethod(e.Method); err != nil {
 		return Object{}, invalid(field("method"), "%v", err)
 	}

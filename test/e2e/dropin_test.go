@@ -35,7 +35,7 @@ func setupCorpus(t *testing.T) {
 	t.Helper()
 	corpusOnce.Do(func() {
 		v := theWorld.Vault
-		must(t, v.EnableSecrets("", "database", "database", nil))
+		ensureDatabase(t)
 		must(t, v.EnableAuth("", "k8s-east", "kubernetes"))
 		must(t, v.PutPolicy("", "hashicorp-corpus", `
 path "secret/data/hashicorp/*" { capabilities = ["read", "create", "update"] }

@@ -30,9 +30,12 @@ type databaseBackend struct {
 type DatabaseUser struct {
 	Username string
 	Role     string
-	Created  time.Time
-	Renewals int
-	Revoked  time.Time // zero while live
+	// DisplayName is the display name of the token that asked (Vault's
+	// username templates start with it), e.g. "azure-<oid>".
+	DisplayName string
+	Created     time.Time
+	Renewals    int
+	Revoked     time.Time // zero while live
 }
 
 type databaseRole struct {
@@ -141,9 +144,10 @@ func (b *databaseBackend) readCreds(ctx context.Context, req *logical.Request, d
 	if err != nil {
 		return nil, err
 	}
-	username := "v-" + name + "-" + id[:8]
+	// As Vault's default template: v-<display name>-<role>-<random>.
+	username := "v-" + truncate(req.DisplayName, 24) + "-" + truncate(name, 8) + "-" + id[:8]
 	b.mu.Lock()
-	b.users[username] = &DatabaseUser{Username: username, Role: name, Created: time.Now()}
+	b.users[username] = &DatabaseUser{Username: username, Role: name, DisplayName: req.DisplayName, Created: time.Now()}
 	b.mu.Unlock()
 	resp := b.Secret(secretTypeCreds).Response(
 		map[string]interface{}{"username": username, "password": "A1a-" + password},
@@ -209,4 +213,11 @@ func (s *Server) DatabaseUsers(ns, path string) ([]DatabaseUser, error) {
 		out = append(out, *u)
 	}
 	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

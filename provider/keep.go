@@ -1,0 +1,55 @@
+package provider
+
+import (
+	"encoding/json"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
+)
+
+// holder is who a Mount's dynamic secrets are kept for: the pod, the
+// identity it logged in as, and the token (owner) that obtains them.
+type holder struct {
+	pod      string // UID
+	identity string
+	owner    dynamic.Owner
+}
+
+// holderOf describes the Mount of pod prm with areq's login and lease's token,
+// over the base client of its Vault address and TLS settings.
+func holderOf(prm *params.Params, areq *auth.Request, lease *auth.Lease, base dynamic.Owner) holder {
+	id, _ := json.Marshal([]any{areq.VaultAddress, areq.Connection, areq.VaultNamespace, areq.Method, areq.MountPath,
+		areq.Role, areq.Audience, areq.Azure, areq.Pod.Namespace, areq.Pod.ServiceAccount})
+	base.Token, base.Namespace, base.TokenExpires = lease.Token, prm.VaultNamespace, lease.Expires
+	return holder{pod: prm.Pod.UID, identity: string(id), owner: base}
+}
+
+// dynamicKeys returns, per request, the key its dynamic secret is kept
+// under, or a zero key when it is not kept: no store, no pod UID, or an
+// object of the request says reuse: false.
+func (p *Provider) dynamicKeys(h holder, reqs []secrets.Request, objs []params.Object, objReq []int) []dynamic.Key {
+	keys := make([]dynamic.Key, len(reqs))
+	if p.dynamic == nil || h.pod == "" {
+		return keys
+	}
+	reuse := make([]bool, len(reqs))
+	for i := range reuse {
+		reuse[i] = true
+	}
+	for i, obj := range objs {
+		reuse[objReq[i]] = reuse[objReq[i]] && obj.Reuse
+	}
+	for i, r := range reqs {
+		if reuse[i] {
+			keys[i] = dynamic.Key{Pod: h.pod, Identity: h.identity, Request: r.Key()}
+		}
+	}
+	return keys
+}
+
+// kept reports whether the pod holds a kept dynamic secret for request i.
+func (f *fetch) kept(i int) bool {
+	return f.keys[i].Pod != "" && f.p.dynamic.Has(f.keys[i])
+}
