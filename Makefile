@@ -38,7 +38,7 @@ fuzz:
 e2e: build
 	cd test && $(PROVIDER) $(GO) test -race -count=1 -timeout 20m ./...
 
-## bench: Mount latency, Vault and Azure requests per Mount, provider RSS, with and without caches (markdown table; BENCHFLAGS=-h for options)
+## bench: Mount latency, Vault and Azure requests per Mount, provider RSS, with and without caches (markdown table; BENCHFLAGS=-h for options); exits non-zero when a count target is missed
 bench: build
 	cd test && $(PROVIDER) $(GO) run ./cmd/bench $(BENCHFLAGS)
 

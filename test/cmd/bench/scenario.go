@@ -32,6 +32,7 @@ func (c counters) sub(o counters) counters {
 
 // storm is a burst of concurrent Mounts.
 type storm struct {
+	identities     int
 	mounts, errors int
 	firstErr       error
 	wall           time.Duration
