@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
 // flightGroup coalesces identical concurrent reads: callers asking for a key
@@ -50,13 +52,7 @@ func (g *flightGroup) join(ctx context.Context, key string, fn func(context.Cont
 	}
 	// The shared read outlives the caller that started it, but keeps its
 	// deadline so retries stop in time and errors explain themselves.
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if dl, ok := ctx.Deadline(); ok {
-		var cancelDeadline context.CancelFunc
-		fctx, cancelDeadline = context.WithDeadline(fctx, dl)
-		cancelBoth := cancel
-		cancel = func() { cancelDeadline(); cancelBoth() }
-	}
+	fctx, cancel := shared.Context(ctx)
 	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 	g.flights[key] = f
 	go g.run(fctx, key, f, fn)

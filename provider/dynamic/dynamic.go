@@ -23,6 +23,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
 // Defaults.
@@ -132,7 +134,7 @@ func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(con
 	ch := s.group.DoChan(fk, func() (any, error) {
 		// Shared by the pod's concurrent Mounts: the first one giving up
 		// must not fail the others, yet the call keeps its deadline.
-		sctx, cancel := detach(ctx)
+		sctx, cancel := shared.Context(ctx)
 		defer cancel()
 		return s.refresh(sctx, key, owner, issue)
 	})
@@ -168,15 +170,6 @@ func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner) bool {
 	s.keep(key, e)
 	s.cfg.OnEvent(EventIssue)
 	return true
-}
-
-// detach is ctx without its cancellation but with its deadline.
-func detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	d := context.WithoutCancel(ctx)
-	if dl, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(d, dl)
-	}
-	return context.WithCancel(d)
 }
 
 // reuse returns the kept secret for key if nothing is due.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
 const (
@@ -94,7 +95,7 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path stri
 			return m, true, nil
 		}
 		ch := c.lookups.DoChan(scope+first, func() (any, error) {
-			sctx, cancel := sharedContext(ctx)
+			sctx, cancel := shared.Context(ctx)
 			defer cancel()
 			return c.fetch(sctx, client, scope, path, retry)
 		})
@@ -179,17 +180,6 @@ func lookupError(path string, err error) error {
 	e := vaultError(http.MethodGet, path, err)
 	e.Message = "finding the KV version of its mount at " + mountsAPI + ": " + e.Message
 	return e
-}
-
-// sharedContext is ctx without its cancellation but with its deadline: a
-// lookup that several Mounts wait for must not fail them all when its
-// first caller gives up, yet it must stop in time.
-func sharedContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	shared := context.WithoutCancel(ctx)
-	if dl, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(shared, dl)
-	}
-	return context.WithCancel(shared)
 }
 
 func fetchMount(ctx context.Context, client *vault.Client, path string) (mountInfo, error) {
