@@ -51,3 +51,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 true
 {{- end -}}
 {{- end -}}
+
+{{/* Address the health server binds to. In the node's network (hostNetwork)
+it is the node's loopback: the kubelet probes it from the node, and nothing
+else needs it, so it is not opened on the node's interfaces. Otherwise the
+pod's own addresses (the kubelet probes the pod IP). */}}
+{{- define "vault-azure-csi-provider.healthHost" -}}
+{{- if .Values.hostNetwork -}}
+127.0.0.1
+{{- end -}}
+{{- end -}}
