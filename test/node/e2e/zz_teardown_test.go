@@ -1,0 +1,43 @@
+package e2e
+
+import (
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+)
+
+// Runs last (file and test order): tearing the node down stops every
+// process it started — components, containerd's shims, the containers of
+// the pods — and leaves no mount, cgroup or file behind.
+func TestTeardownLeavesNothing(t *testing.T) {
+	needNode(t)
+	pids := node.Processes()
+	if len(pids) < 10 {
+		t.Fatalf("only %d node processes found before teardown: the check would prove nothing", len(pids))
+	}
+	dir := node.Dir
+	if err := node.Close(); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); len(cmd) > 0 {
+				t.Errorf("process %d (%q) of the node is still running", pid, cmd)
+			}
+		}
+	}
+	if s := node.Strays(); len(s) > 0 {
+		t.Errorf("stray processes: %v", s)
+	}
+	if m := node.Mounts(); len(m) > 0 {
+		t.Errorf("mounts left: %v", m)
+	}
+	if cg := node.CgroupsLeft(); len(cg) > 0 {
+		t.Errorf("cgroups left: %v", cg)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the node's directory %s is still there (%v)", dir, err)
+	}
+	t.Logf("%d processes stopped; no process, mount, cgroup or file of the node left", len(pids))
+}
