@@ -67,12 +67,23 @@ type Method interface {
 	// Principal names the identity that logs in, without any secret. It is
 	// part of the token cache key, and it refuses identities the pod may not use.
 	Principal(req *Request) (string, error)
+	// Check verifies locally, without network, that req carries the
+	// credential this method logs in with: the driver's service-account
+	// token for the audience it needs, not expired, of the pod's service
+	// account (see Request.TokenFor). The Manager calls it on every Mount,
+	// with a token cached or not, and LoginData fails the same way.
+	Check(req *Request) error
 	// LoginData returns the JSON body for POST auth/<mount>/login.
 	LoginData(ctx context.Context, req *Request) (map[string]any, error)
 }
 
 // TokenFor returns the pod's service-account token for audience, or an error
-// that says how to make the driver supply it.
+// that says how to make the driver supply it. It checks, without network,
+// that the driver supplied one, that it has not expired (the driver's
+// expirationTimestamp and the token's exp), and that it is a token of the
+// pod's own service account (sub system:serviceaccount:<ns>:<sa>). The
+// claims are read without verifying the signature: that is the job of
+// Entra ID or Vault; this only refuses early, never grants.
 func (r *Request) TokenFor(audience string) (string, error) {
 	t, ok := r.Tokens[audience]
 	if !ok {
@@ -85,12 +96,37 @@ func (r *Request) TokenFor(audience string) (string, error) {
 			"the driver supplied no service-account token for audience %q (it supplied %d: %q): add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver",
 			audience, len(have), have, audience)}
 	}
-	if !t.Expires.IsZero() && time.Now().After(t.Expires) {
+	if err := checkExpiry(audience, t.Expires); err != nil {
+		return "", err
+	}
+	claims, err := Claims(t.Token)
+	if err != nil {
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
-			"the service-account token for audience %q expired at %s: set requiresRepublish: true on the CSIDriver so the driver refreshes it",
-			audience, t.Expires.Format(time.RFC3339))}
+			"the service-account token for audience %q is not a service-account JWT (%v): the driver passes the tokens kubelet requests for tokenRequests of the secrets-store.csi.k8s.io CSIDriver", audience, err)}
+	}
+	if exp, ok := claims["exp"].(float64); ok {
+		if err := checkExpiry(audience, time.Unix(int64(exp), 0)); err != nil {
+			return "", err
+		}
+	}
+	want := "system:serviceaccount:" + r.Pod.Namespace + ":" + r.Pod.ServiceAccount
+	if sub, _ := claims["sub"].(string); sub != want {
+		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
+			"the service-account token for audience %q has subject %q, not the pod's service account %q: the driver must pass the pod's own token (tokenRequests of the secrets-store.csi.k8s.io CSIDriver)",
+			audience, oneLine(sub), want)}
 	}
 	return t.Token, nil
+}
+
+// checkExpiry refuses a service-account token that expired at expires
+// (zero: unknown).
+func checkExpiry(audience string, expires time.Time) error {
+	if expires.IsZero() || time.Now().Before(expires) {
+		return nil
+	}
+	return &Error{Kind: KindCredential, Err: fmt.Errorf(
+		"the service-account token for audience %q expired at %s: set requiresRepublish: true on the CSIDriver so the driver refreshes it",
+		audience, expires.UTC().Format(time.RFC3339))}
 }
 
 // Kind classifies auth failures so the caller can choose a status code.

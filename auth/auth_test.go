@@ -11,6 +11,19 @@ import (
 func TestRequestTokenFor(t *testing.T) {
 	future := time.Now().Add(time.Hour)
 	past := time.Now().Add(-time.Minute)
+	const podSub = "system:serviceaccount:shop:web"
+	sa := func(claims map[string]any) string {
+		c := map[string]any{"sub": podSub, "aud": []string{"vault"}, "exp": future.Unix()}
+		for k, v := range claims {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return makeJWT(t, c)
+	}
+	good, goodAz := sa(nil), sa(map[string]any{"aud": []string{"api://AzureADTokenExchange"}})
 	tests := []struct {
 		name      string
 		tokens    map[string]ServiceAccountToken
@@ -20,16 +33,16 @@ func TestRequestTokenFor(t *testing.T) {
 		notInErr  []string
 	}{
 		{
-			name:      "present, no expiry",
-			tokens:    map[string]ServiceAccountToken{"vault": {Token: "t-vault"}},
+			name:      "present, no expiry given by the driver",
+			tokens:    map[string]ServiceAccountToken{"vault": {Token: good}},
 			audience:  "vault",
-			wantToken: "t-vault",
+			wantToken: good,
 		},
 		{
 			name:      "present, not yet expired",
-			tokens:    map[string]ServiceAccountToken{"vault": {Token: "t-vault", Expires: future}, "api://AzureADTokenExchange": {Token: "t-az"}},
+			tokens:    map[string]ServiceAccountToken{"vault": {Token: good, Expires: future}, "api://AzureADTokenExchange": {Token: goodAz}},
 			audience:  "api://AzureADTokenExchange",
-			wantToken: "t-az",
+			wantToken: goodAz,
 		},
 		{
 			name:     "no tokens at all",
@@ -45,16 +58,41 @@ func TestRequestTokenFor(t *testing.T) {
 			notInErr: []string{"secret-1", "secret-2"},
 		},
 		{
-			name:     "expired",
-			tokens:   map[string]ServiceAccountToken{"vault": {Token: "secret-1", Expires: past}},
+			name:     "expired by the driver's timestamp",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: good, Expires: past}},
 			audience: "vault",
-			wantErr:  []string{`audience "vault"`, "expired at " + past.Format(time.RFC3339), "requiresRepublish: true"},
-			notInErr: []string{"secret-1"},
+			wantErr:  []string{`audience "vault"`, "expired at " + past.UTC().Format(time.RFC3339), "requiresRepublish: true"},
+			notInErr: []string{good},
+		},
+		{
+			name:     "expired by its exp claim",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: sa(map[string]any{"exp": past.Unix()}), Expires: future}},
+			audience: "vault",
+			wantErr:  []string{`audience "vault"`, "expired at " + past.UTC().Format(time.RFC3339), "requiresRepublish: true"},
+		},
+		{
+			name:     "another service account's token",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: sa(map[string]any{"sub": "system:serviceaccount:billing:billing"}), Expires: future}},
+			audience: "vault",
+			wantErr:  []string{`audience "vault"`, `subject "system:serviceaccount:billing:billing"`, `not the pod's service account "` + podSub + `"`},
+		},
+		{
+			name:     "no subject",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: sa(map[string]any{"sub": nil})}},
+			audience: "vault",
+			wantErr:  []string{`subject ""`, podSub},
+		},
+		{
+			name:     "not a JWT",
+			tokens:   map[string]ServiceAccountToken{"vault": {Token: "opaque-secret-token"}},
+			audience: "vault",
+			wantErr:  []string{`audience "vault"`, "not a service-account JWT"},
+			notInErr: []string{"opaque-secret-token"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &Request{Tokens: tc.tokens}
+			r := &Request{Tokens: tc.tokens, Pod: Pod{Namespace: "shop", ServiceAccount: "web"}}
 			got, err := r.TokenFor(tc.audience)
 			if tc.wantErr == nil {
 				if err != nil || got != tc.wantToken {

@@ -54,6 +54,24 @@ type fakeVault struct {
 	loginTTL int
 	logins   atomic.Int32
 	renewals atomic.Int32
+	// revocations counts auth/token/revoke-self requests.
+	revocations atomic.Int32
+}
+
+// revokedTokens returns the tokens sent to revoke-self, waiting up to a
+// second for want of them (revocation runs in the background).
+func (fv *fakeVault) revokedTokens(want int) []string {
+	deadline := time.Now().Add(time.Second)
+	for int(fv.revocations.Load()) < want && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var out []string
+	for _, r := range fv.recorded() {
+		if r.Path == "/v1/auth/token/revoke-self" {
+			out = append(out, r.Token)
+		}
+	}
+	return out
 }
 
 func newFakeVault(t *testing.T) *fakeVault {
@@ -83,6 +101,9 @@ func (fv *fakeVault) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeVaultError(w, http.StatusForbidden, "permission denied")
+	case r.URL.Path == "/v1/auth/token/revoke-self":
+		fv.revocations.Add(1)
+		w.WriteHeader(http.StatusNoContent)
 	case strings.HasPrefix(r.URL.Path, "/v1/auth/") && strings.HasSuffix(r.URL.Path, "/login"):
 		n := int(fv.logins.Add(1))
 		if fv.login != nil {
@@ -145,6 +166,8 @@ type fakeMethod struct {
 	// jwt is sent as the login's jwt; empty: a JWT naming the service account.
 	jwt      string
 	loginErr error
+	// checkErr is what Check returns.
+	checkErr error
 	// block, when set, is waited on inside LoginData (after counting).
 	block chan struct{}
 }
@@ -155,6 +178,8 @@ func (f *fakeMethod) Principal(req *Request) (string, error) {
 	}
 	return "sa:" + req.Pod.Namespace + "/" + req.Pod.ServiceAccount, nil
 }
+
+func (f *fakeMethod) Check(*Request) error { return f.checkErr }
 
 func (f *fakeMethod) LoginData(ctx context.Context, req *Request) (map[string]any, error) {
 	f.loginCalls.Add(1)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -17,33 +16,46 @@ import (
 )
 
 // Manager logs in with the configured methods and caches Vault tokens per
-// identity. It is safe for concurrent use.
+// identity (a bounded LRU). A cached token is used only within the lifetime
+// Vault granted at login: with a fifth of it left, the next caller logs in
+// again, presenting a fresh Azure or service-account token, so Vault
+// re-verifies the identity at least once per token TTL (renewal instead is
+// opt-in: Options.RenewTokens). It is safe for concurrent use.
 type Manager struct {
 	methods map[string]Method
 	cache   bool
+	renew   bool
 	onCache func(hit bool)
 	now     func() time.Time
 	group   singleflight.Group
 	retry   Backoff // logins
-
-	mu     sync.Mutex
-	tokens map[string]*cachedToken
+	revoker *revoker
+	tokens  *tokenCache
 }
 
 // sharedLoginTimeout bounds a login that several mounts wait for.
 const sharedLoginTimeout = 60 * time.Second
 
-type cachedToken struct {
-	token     string
-	renewable bool
-	ttl       time.Duration // 0: never expires
-	expires   time.Time
-}
+// DefaultMaxTokens is the default bound of the token cache (Options.MaxTokens).
+const DefaultMaxTokens = 4096
+
+// untimedTokenLifetime is how long a token that Vault granted without a TTL
+// is used before logging in again: the identity is re-verified all the same.
+const untimedTokenLifetime = time.Hour
 
 // Options tune a Manager.
 type Options struct {
 	// DisableCache logs in on every call (for comparison benchmarks).
 	DisableCache bool
+	// RenewTokens renews a renewable cached token (auth/token/renew-self)
+	// instead of logging in again when a fifth of its TTL is left. Renewal
+	// does not re-verify the identity: Vault's azure method only checks that
+	// the role still exists, so a token renewed up to its max TTL outlives a
+	// removed role binding, federated credential or managed identity.
+	RenewTokens bool
+	// MaxTokens bounds the token cache (default DefaultMaxTokens); the least
+	// recently used token goes first, and is revoked.
+	MaxTokens int
 	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
 	OnCacheLookup func(hit bool)
 	// LoginRetry retries logins that got no answer or 429/502/503/504;
@@ -57,7 +69,12 @@ func NewManager(methods map[string]Method, opts Options) *Manager {
 	if onCache == nil {
 		onCache = func(bool) {}
 	}
-	m := &Manager{methods: methods, cache: !opts.DisableCache, onCache: onCache, now: time.Now, tokens: map[string]*cachedToken{}}
+	if opts.MaxTokens <= 0 {
+		opts.MaxTokens = DefaultMaxTokens
+	}
+	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, onCache: onCache, now: time.Now,
+		revoker: newRevoker()}
+	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
 	m.retry = DefaultBackoff
 	if opts.LoginRetry != nil {
 		m.retry = *opts.LoginRetry
@@ -65,28 +82,45 @@ func NewManager(methods map[string]Method, opts Options) *Manager {
 	return m
 }
 
+// Lease is a Vault token handed to one caller (one Mount).
+type Lease struct {
+	Token string
+	// Fresh: Vault issued (or renewed) the token during this call, for this
+	// caller or for callers it joined; it was not merely taken from the
+	// cache. A 403 on a fresh token is a policy refusal, never a dead token.
+	Fresh bool
+	key   string // token cache key; empty without a cache
+}
+
 // Token returns a Vault token for req, logging in if no fresh token is cached.
 // client is a Vault client for req's address and namespace; its token is not used.
-func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request) (string, error) {
+//
+// Every call, cached or not, first checks req's credential locally
+// (Method.Check): a Mount without a valid service-account token of its pod
+// fails the same way whether or not a token is cached.
+func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request) (*Lease, error) {
 	method, ok := m.methods[req.Method]
 	if !ok {
-		return "", &Error{Kind: KindConfig, Err: fmt.Errorf("auth method %q is not enabled in this provider", req.Method)}
+		return nil, &Error{Kind: KindConfig, Err: fmt.Errorf("auth method %q is not enabled in this provider", req.Method)}
 	}
 	principal, err := method.Principal(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	key := cacheKey(req, principal)
+	if err := method.Check(req); err != nil {
+		return nil, err
+	}
 	if !m.cache {
 		t, err := m.login(ctx, client, method, req, principal)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		return t.token, nil
+		return &Lease{Token: t.token, Fresh: true}, nil
 	}
-	if tok, ok := m.fresh(key); ok {
+	key := cacheKey(req, principal)
+	if tok, ok := m.tokens.fresh(key, m.now()); ok {
 		m.onCache(true)
-		return tok, nil
+		return &Lease{Token: tok, key: key}, nil
 	}
 	m.onCache(false)
 	ch := m.group.DoChan(key, func() (any, error) {
@@ -98,46 +132,57 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 	})
 	select {
 	case <-ctx.Done():
-		return "", &Error{Kind: KindUnavailable, Err: fmt.Errorf("waiting for the %s login at auth/%s as role %q (%s): %w",
+		return nil, &Error{Kind: KindUnavailable, Err: fmt.Errorf("waiting for the %s login at auth/%s as role %q (%s): %w",
 			req.Method, req.MountPath, req.Role, principal, ctx.Err())}
 	case r := <-ch:
 		if r.Err != nil {
-			return "", r.Err
+			return nil, r.Err
 		}
-		return r.Val.(string), nil
+		l := r.Val.(Lease)
+		return &l, nil
 	}
 }
 
 // refresh returns a cached, renewed or new token for key.
-func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Method, req *Request, key, principal string) (string, error) {
-	if tok, ok := m.fresh(key); ok {
-		return tok, nil
+func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Method, req *Request, key, principal string) (Lease, error) {
+	if tok, ok := m.tokens.fresh(key, m.now()); ok {
+		return Lease{Token: tok, key: key}, nil
 	}
-	if tok, ok := m.renew(ctx, client, key, req); ok {
-		return tok, nil
+	if m.renew {
+		if tok, ok := m.renewToken(ctx, client, key, req); ok {
+			return Lease{Token: tok, Fresh: true, key: key}, nil
+		}
 	}
 	t, err := m.login(ctx, client, method, req, principal)
 	if err != nil {
-		return "", err
+		return Lease{}, err
 	}
-	m.store(key, t)
-	return t.token, nil
+	t.client, t.namespace = client, req.VaultNamespace
+	m.tokens.store(key, t)
+	return Lease{Token: t.token, Fresh: true, key: key}, nil
 }
 
-// Forget drops the cached token for req, after Vault refused it (403).
-func (m *Manager) Forget(req *Request) {
-	method, ok := m.methods[req.Method]
-	if !ok {
-		return
+// Refused tells the manager that Vault answered 403 to a request at path
+// (e.g. "GET secret/data/db") made with the lease's token, and reports
+// whether logging in again may help. It does not when the token is fresh
+// (the refusal is the policy's, and is remembered with the token) or when
+// this token was refused at path before while fresh. Otherwise the token
+// may be dead (revoked, Vault restarted): it is dropped from the cache, but
+// only if it is still the cached one (compare and delete), and revoked;
+// the caller then asks for a token once more.
+func (m *Manager) Refused(lease *Lease, path string) bool {
+	if lease == nil || lease.key == "" {
+		return false
 	}
-	principal, err := method.Principal(req)
-	if err != nil {
-		return
+	if lease.Fresh {
+		m.tokens.noteRefused(lease.key, lease.Token, path)
+		return false
 	}
-	m.mu.Lock()
-	delete(m.tokens, cacheKey(req, principal))
-	m.mu.Unlock()
+	return m.tokens.dropUnlessKnown(lease.key, lease.Token, path)
 }
+
+// Len returns the number of cached tokens (for metrics).
+func (m *Manager) Len() int { return m.tokens.len() }
 
 // cacheKey covers everything that changes who logs in, or where.
 func cacheKey(req *Request, principal string) string {
@@ -146,32 +191,10 @@ func cacheKey(req *Request, principal string) string {
 	return string(k)
 }
 
-// fresh returns a cached token with more than a fifth of its TTL left.
-func (m *Manager) fresh(key string) (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.tokens[key]
-	if !ok {
-		return "", false
-	}
-	if t.ttl == 0 || m.now().Add(t.ttl/5).Before(t.expires) {
-		return t.token, true
-	}
-	return "", false
-}
-
-func (m *Manager) store(key string, t *cachedToken) {
-	m.mu.Lock()
-	m.tokens[key] = t
-	m.mu.Unlock()
-}
-
-// renew extends a cached renewable token that is still valid. It reports false
-// when a fresh login is needed instead.
-func (m *Manager) renew(ctx context.Context, client *vault.Client, key string, req *Request) (string, bool) {
-	m.mu.Lock()
-	t, ok := m.tokens[key]
-	m.mu.Unlock()
+// renewToken extends a cached renewable token that is still valid
+// (Options.RenewTokens). It reports false when a fresh login is needed instead.
+func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key string, req *Request) (string, bool) {
+	t, ok := m.tokens.peek(key)
 	if !ok || !t.renewable || !m.now().Before(t.expires) {
 		return "", false
 	}
@@ -191,7 +214,7 @@ func (m *Manager) renew(ctx context.Context, client *vault.Client, key string, r
 		// Near its max TTL: renewing buys little, log in again.
 		return "", false
 	}
-	m.store(key, &cachedToken{token: t.token, renewable: secret.Auth.Renewable, ttl: ttl, expires: m.now().Add(ttl)})
+	m.tokens.renewed(key, t.token, secret.Auth.Renewable, ttl, m.now())
 	klog.V(4).InfoS("renewed Vault token", "role", req.Role, "mount", req.MountPath, "ttl", ttl)
 	return t.token, true
 }
@@ -227,7 +250,11 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
 	klog.V(2).InfoS("logged in to Vault", "mount", req.MountPath, "role", req.Role, "principal", principal,
 		"namespace", req.Pod.Namespace, "pod", req.Pod.Name, "ttl", ttl, "renewable", secret.Auth.Renewable)
-	return &cachedToken{token: secret.Auth.ClientToken, renewable: secret.Auth.Renewable, ttl: ttl, expires: m.now().Add(ttl)}, nil
+	if ttl <= 0 {
+		ttl = untimedTokenLifetime
+	}
+	now := m.now()
+	return &cachedToken{token: secret.Auth.ClientToken, renewable: secret.Auth.Renewable, ttl: ttl, expires: now.Add(ttl)}, nil
 }
 
 func explainLoginError(req *Request, principal, path string, data map[string]any, err error) error {

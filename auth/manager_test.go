@@ -33,11 +33,11 @@ func newTestManager(fm *fakeMethod, opts Options, clock *fakeClock) *Manager {
 
 func mustToken(t *testing.T, m *Manager, fv *fakeVault, req *Request) string {
 	t.Helper()
-	tok, err := m.Token(context.Background(), fv.client(), req)
+	lease, err := m.Token(context.Background(), fv.client(), req)
 	if err != nil {
 		t.Fatalf("Token: %v", err)
 	}
-	return tok
+	return lease.Token
 }
 
 func TestManagerCachesPerIdentity(t *testing.T) {
@@ -96,42 +96,6 @@ func TestManagerCachesPerIdentity(t *testing.T) {
 	}
 }
 
-func TestManagerForget(t *testing.T) {
-	fv := newFakeVault(t)
-	fm := &fakeMethod{}
-	m := newTestManager(fm, Options{}, nil)
-	web := testRequest(fv.srv.URL)
-	batch := testRequest(fv.srv.URL)
-	batch.Pod.ServiceAccount = "batch"
-
-	t1 := mustToken(t, m, fv, web)
-	b1 := mustToken(t, m, fv, batch)
-	m.Forget(web)
-	t2 := mustToken(t, m, fv, web)
-	b2 := mustToken(t, m, fv, batch)
-
-	if t1 == t2 {
-		t.Errorf("after Forget the same token %q was returned", t1)
-	}
-	if b1 != b2 {
-		t.Errorf("Forget of web dropped batch's token too: %q then %q", b1, b2)
-	}
-	if got := fv.logins.Load(); got != 3 {
-		t.Errorf("logins = %d, want 3 (web, batch, web again)", got)
-	}
-
-	// Forget for requests that cannot name a principal is a no-op, not a panic.
-	unknown := testRequest(fv.srv.URL)
-	unknown.Method = "ldap"
-	m.Forget(unknown)
-	noSA := testRequest(fv.srv.URL)
-	noSA.Pod.ServiceAccount = ""
-	m.Forget(noSA)
-	if got := mustToken(t, m, fv, web); got != t2 {
-		t.Errorf("no-op Forget calls changed the cached token: %q, want %q", got, t2)
-	}
-}
-
 func TestManagerRenewal(t *testing.T) {
 	const ttl = 100 // seconds
 	renewOK := func(lease int) func(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +105,7 @@ func TestManagerRenewal(t *testing.T) {
 	}
 	tests := []struct {
 		name         string
+		renewTokens  bool
 		renewable    bool
 		advance      time.Duration
 		renew        func(w http.ResponseWriter, r *http.Request)
@@ -148,12 +113,16 @@ func TestManagerRenewal(t *testing.T) {
 		wantRenewals int32
 		wantSame     bool
 	}{
-		{"more than a fifth left: cached, no Vault call", true, 79 * time.Second, renewOK(ttl), 1, 0, true},
-		{"last fifth, renewable: renew-self", true, 81 * time.Second, renewOK(ttl), 1, 1, true},
-		{"last fifth, not renewable: login again", false, 81 * time.Second, renewOK(ttl), 2, 0, false},
-		{"last fifth, renewal refused: login again", true, 81 * time.Second, nil, 2, 1, false},
-		{"last fifth, renewal capped by max TTL: login again", true, 81 * time.Second, renewOK(ttl/2 - 1), 2, 1, false},
-		{"expired, renewable: login again without renewing", true, 101 * time.Second, renewOK(ttl), 2, 0, false},
+		{"more than a fifth left: cached, no Vault call", false, true, 79 * time.Second, renewOK(ttl), 1, 0, true},
+		// The default: a token is used only within the lifetime granted
+		// at login; Vault re-verifies the identity at the next login.
+		{"last fifth, renewable, default: login again, no renewal", false, true, 81 * time.Second, renewOK(ttl), 2, 0, false},
+		{"--renew-tokens, more than a fifth left: cached", true, true, 79 * time.Second, renewOK(ttl), 1, 0, true},
+		{"--renew-tokens, last fifth, renewable: renew-self", true, true, 81 * time.Second, renewOK(ttl), 1, 1, true},
+		{"--renew-tokens, last fifth, not renewable: login again", true, false, 81 * time.Second, renewOK(ttl), 2, 0, false},
+		{"--renew-tokens, last fifth, renewal refused: login again", true, true, 81 * time.Second, nil, 2, 1, false},
+		{"--renew-tokens, last fifth, renewal capped by max TTL: login again", true, true, 81 * time.Second, renewOK(ttl/2 - 1), 2, 1, false},
+		{"--renew-tokens, expired, renewable: login again without renewing", true, true, 101 * time.Second, renewOK(ttl), 2, 0, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +132,7 @@ func TestManagerRenewal(t *testing.T) {
 			}
 			fv.renew = tc.renew
 			clock := newFakeClock()
-			m := newTestManager(&fakeMethod{}, Options{}, clock)
+			m := newTestManager(&fakeMethod{}, Options{RenewTokens: tc.renewTokens}, clock)
 			req := testRequest(fv.srv.URL)
 			req.VaultNamespace = "team-a"
 
@@ -208,7 +177,7 @@ func TestManagerRenewedTokenGetsNewExpiry(t *testing.T) {
 	fv.loginTTL = 100
 	fv.renew = func(w http.ResponseWriter, r *http.Request) { writeAuth(w, r.Header.Get("X-Vault-Token"), 100, true) }
 	clock := newFakeClock()
-	m := newTestManager(&fakeMethod{}, Options{}, clock)
+	m := newTestManager(&fakeMethod{}, Options{RenewTokens: true}, clock)
 	req := testRequest(fv.srv.URL)
 
 	tok := mustToken(t, m, fv, req)
@@ -223,6 +192,8 @@ func TestManagerRenewedTokenGetsNewExpiry(t *testing.T) {
 	}
 }
 
+// A token Vault granted without a TTL is used for untimedTokenLifetime
+// like any other: the identity is still re-verified.
 func TestManagerNonExpiringToken(t *testing.T) {
 	fv := newFakeVault(t)
 	fv.loginTTL = 0
@@ -230,10 +201,13 @@ func TestManagerNonExpiringToken(t *testing.T) {
 	m := newTestManager(&fakeMethod{}, Options{}, clock)
 	req := testRequest(fv.srv.URL)
 	a := mustToken(t, m, fv, req)
-	clock.Advance(1000 * time.Hour)
+	clock.Advance(47 * time.Minute)
 	b := mustToken(t, m, fv, req)
-	if a != b || fv.logins.Load() != 1 || fv.renewals.Load() != 0 {
-		t.Errorf("a token with TTL 0 must stay cached: %q/%q logins=%d renewals=%d", a, b, fv.logins.Load(), fv.renewals.Load())
+	clock.Advance(2 * time.Minute)
+	c := mustToken(t, m, fv, req)
+	if a != b || b == c || fv.logins.Load() != 2 || fv.renewals.Load() != 0 {
+		t.Errorf("a token without TTL: %q/%q/%q logins=%d renewals=%d; want it cached for 4/5 of an hour, then a new login",
+			a, b, c, fv.logins.Load(), fv.renewals.Load())
 	}
 }
 
@@ -252,8 +226,6 @@ func TestManagerDisableCache(t *testing.T) {
 	if len(seen) != 3 {
 		t.Errorf("got %d distinct tokens, want 3", len(seen))
 	}
-	// Forget must not break anything without a cache.
-	m.Forget(req)
 }
 
 func TestManagerSingleflight(t *testing.T) {
@@ -264,7 +236,7 @@ func TestManagerSingleflight(t *testing.T) {
 	client := fv.client()
 
 	var started, done sync.WaitGroup
-	tokens := make([]string, callers)
+	tokens := make([]*Lease, callers)
 	errs := make([]error, callers)
 	started.Add(callers)
 	done.Add(callers)
@@ -285,8 +257,9 @@ func TestManagerSingleflight(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("caller %d: %v", i, errs[i])
 		}
-		if tokens[i] != tokens[0] {
-			t.Fatalf("caller %d got %q, caller 0 got %q", i, tokens[i], tokens[0])
+		if tokens[i].Token != tokens[0].Token || !tokens[i].Fresh {
+			t.Fatalf("caller %d got %q (fresh %v), caller 0 got %q: every caller that waited for the login holds a fresh token",
+				i, tokens[i].Token, tokens[i].Fresh, tokens[0].Token)
 		}
 	}
 	if got := fm.loginCalls.Load(); got != 1 {
@@ -497,6 +470,7 @@ func TestManagerErrorsBeforeLogin(t *testing.T) {
 	}{
 		{"method not enabled", "ldap", "web", &fakeMethod{}, KindConfig, `auth method "ldap" is not enabled`},
 		{"principal refused", "fake", "", &fakeMethod{}, KindConfig, "no service account"},
+		{"credential check failed", "fake", "web", &fakeMethod{checkErr: loginErr}, KindCredential, "no token for audience vault"},
 		{"login data failed", "fake", "web", &fakeMethod{loginErr: loginErr}, KindCredential, "no token for audience vault"},
 	}
 	for _, tc := range tests {

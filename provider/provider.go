@@ -27,8 +27,10 @@ import (
 
 // Authenticator returns Vault tokens for a pod's identity (see auth.Manager).
 type Authenticator interface {
-	Token(ctx context.Context, client *vault.Client, req *auth.Request) (string, error)
-	Forget(req *auth.Request)
+	Token(ctx context.Context, client *vault.Client, req *auth.Request) (*auth.Lease, error)
+	// Refused reports a 403 at path ("GET secret/data/db") on the lease's
+	// token and whether asking for a token again may help.
+	Refused(lease *auth.Lease, path string) bool
 }
 
 // Config configures a Provider.
@@ -53,10 +55,23 @@ type Config struct {
 	SecretCacheMaxEntries int
 	// OnSecretCache, if set, is told whether each cacheable read hit the cache.
 	OnSecretCache func(hit bool)
-	// MaxResponseBytes caps the total size of the files of one Mount.
+	// MaxResponseBytes caps the size of a Mount's answer: the files'
+	// contents plus FileOverhead per file (default 4 MiB, the driver's
+	// default gRPC receive limit).
 	MaxResponseBytes int
 	// OnVaultRequest, if set, is told of every HTTP request to Vault.
 	OnVaultRequest func(kind string, status int)
+	// MaxVaultClients bounds the pool of Vault clients, one per (address,
+	// TLS settings) (default vaultclient.DefaultMaxClients).
+	MaxVaultClients int
+	// RequireVaultTLS refuses Vault addresses with plain http://; without it
+	// each such address is logged once with a warning.
+	RequireVaultTLS bool
+	// VersionKey keys the object versions (see Provider.version). Providers
+	// with the same key give the same versions for the same content, across
+	// restarts and nodes. Empty: a random key of this process, so versions
+	// change when the provider restarts.
+	VersionKey []byte
 }
 
 // Provider serves Mounts. It is safe for concurrent use.
@@ -64,6 +79,7 @@ type Provider struct {
 	cfg     Config
 	auth    Authenticator
 	clients *vaultclient.Pool
+	plain   *plaintextGuard
 	reader  *secrets.Reader
 	// cache holds recent GET responses (nil: disabled); flights coalesces
 	// identical concurrent GETs; limit bounds Vault reads in flight.
@@ -95,16 +111,30 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if cfg.OnSecretCache == nil {
 		cfg.OnSecretCache = func(bool) {}
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("creating the object-version key: %w", err)
+	key := cfg.VersionKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("creating the object-version key: %w", err)
+		}
 	}
-	p := &Provider{cfg: cfg, auth: authn, clients: vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest), reader: newReader(cfg),
+	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest, vaultclient.WithMaxClients(cfg.MaxVaultClients))
+	p := &Provider{cfg: cfg, auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
 		flights: newFlightGroup(), limit: newLimiter(cfg.VaultMaxConcurrency, "the provider's concurrent Vault reads (--vault-max-concurrency)"), versionKey: key}
 	if cfg.SecretCacheTTL > 0 {
 		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, time.Now)
 	}
 	return p, nil
+}
+
+// CacheSizes returns the number of entries of the provider's caches: Vault
+// clients and cached secrets (for metrics and tests).
+func (p *Provider) CacheSizes() map[string]int {
+	sizes := map[string]int{"vault_client": p.clients.Len()}
+	if p.cache != nil {
+		sizes["secret"] = p.cache.len()
+	}
+	return sizes
 }
 
 // File is one file of a Mount result.
@@ -140,6 +170,9 @@ func (p *Provider) Mount(ctx context.Context, attributes, targetPath, permission
 	if addr == "" {
 		return nil, &params.Error{Parameter: "vaultAddress", Problem: "is required: this provider has no default (--vault-addr); set it to your Vault URL"}
 	}
+	if err := p.plain.check(addr); err != nil {
+		return nil, err
+	}
 	base, err := p.clients.Get(addr, prm.TLS)
 	if err != nil {
 		return nil, err
@@ -160,24 +193,43 @@ func (p *Provider) Mount(ctx context.Context, attributes, targetPath, permission
 	return res, nil
 }
 
-// readAll logs in and reads every object. If Vault refuses a cached token
-// (403), it forgets it, logs in once more and reads again.
+// readAll logs in and reads every object. If Vault refuses (403) a token
+// that came from the cache and may be dead, it asks for a token once more
+// (the manager drops the refused token and logs in, or hands out a newer
+// one) and reads again: at most once per Mount, and never when the token
+// was obtained within this Mount, whose 403 is the policy's answer.
 func (p *Provider) readAll(ctx context.Context, base *vault.Client, areq *auth.Request, prm *params.Params) ([][]byte, error) {
-	contents, err := p.readWithToken(ctx, base, areq, prm)
-	var se *secrets.Error
-	if err == nil || !errors.As(err, &se) || se.Status != http.StatusForbidden {
-		return contents, err
-	}
-	klog.V(2).InfoS("Vault refused the token, logging in again", "pod", klog.KRef(prm.Pod.Namespace, prm.Pod.Name), "path", se.Path)
-	p.auth.Forget(areq)
-	return p.readWithToken(ctx, base, areq, prm)
-}
-
-func (p *Provider) readWithToken(ctx context.Context, base *vault.Client, areq *auth.Request, prm *params.Params) ([][]byte, error) {
-	token, err := p.auth.Token(ctx, base, areq)
+	lease, err := p.auth.Token(ctx, base, areq)
 	if err != nil {
 		return nil, err
 	}
+	contents, err := p.readWithToken(ctx, base, areq, lease.Token, prm)
+	refused, ok := forbidden(err)
+	if !ok || !p.auth.Refused(lease, refused) {
+		return contents, err
+	}
+	klog.V(2).InfoS("Vault refused a cached token, asking for a new one", "pod", klog.KRef(prm.Pod.Namespace, prm.Pod.Name), "request", refused)
+	if lease, err = p.auth.Token(ctx, base, areq); err != nil {
+		return nil, err
+	}
+	contents, err = p.readWithToken(ctx, base, areq, lease.Token, prm)
+	if refused, ok := forbidden(err); ok && lease.Fresh {
+		p.auth.Refused(lease, refused) // remembered: the policy refuses it
+	}
+	return contents, err
+}
+
+// forbidden returns the request ("GET secret/data/db") that Vault refused
+// with 403 in err.
+func forbidden(err error) (string, bool) {
+	var se *secrets.Error
+	if err == nil || !errors.As(err, &se) || se.Status != http.StatusForbidden {
+		return "", false
+	}
+	return se.Method + " " + se.Path, true
+}
+
+func (p *Provider) readWithToken(ctx context.Context, base *vault.Client, areq *auth.Request, token string, prm *params.Params) ([][]byte, error) {
 	c, err := base.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("preparing Vault client: %w", err)
@@ -192,7 +244,7 @@ func (p *Provider) result(prm *params.Params, contents [][]byte) (*Result, error
 	res := &Result{Files: make([]File, 0, len(prm.Objects)), Versions: make([]Version, 0, len(prm.Objects))}
 	total := 0
 	for i, obj := range prm.Objects {
-		total += len(contents[i])
+		total += len(contents[i]) + FileOverhead(obj.ObjectName)
 		if total > p.cfg.MaxResponseBytes {
 			return nil, &SizeError{Limit: p.cfg.MaxResponseBytes, Object: obj.ObjectName}
 		}
@@ -222,8 +274,20 @@ type SizeError struct {
 }
 
 func (e *SizeError) Error() string {
-	return fmt.Sprintf("the mounted files exceed %d bytes at object %q: the driver and Kubernetes Secrets cannot carry that much; mount fewer or smaller secrets", e.Limit, e.Object)
+	return fmt.Sprintf("the mounted files exceed %d bytes at object %q (counting each file's contents, twice its name and %d bytes of framing, as the answer to the driver does): "+
+		"the driver refuses answers larger than its --max-call-recv-msg-size (default 4 MiB) and a Kubernetes Secret holds at most 1 MiB; mount fewer or smaller secrets",
+		e.Limit, e.Object, fileFraming)
 }
+
+// fileFraming bounds the protobuf bytes a file adds to the MountResponse
+// besides its contents and name: the File and ObjectVersion messages' tags,
+// lengths, mode and the 32-character version.
+const fileFraming = 80
+
+// FileOverhead is what a file named name adds to the MountResponse besides
+// its contents: its name as the path and as the version's id, and framing.
+// Counting it, files within MaxResponseBytes give a response within it.
+func FileOverhead(name string) int { return 2*len(name) + fileFraming }
 
 // AuthRequest is the login request a Mount of prm makes against addr (the
 // troubleshooting command uses it to log in exactly as a Mount does).

@@ -22,39 +22,49 @@ import (
 )
 
 // fakeAuth is an Authenticator with a one-token cache: it "logs in" (hands
-// out login-<n>) when nothing is cached.
+// out a fresh login-<n>) when nothing is cached; Refused drops the cached
+// token unless the lease was fresh, as auth.Manager does.
 type fakeAuth struct {
 	mu         sync.Mutex
 	cached     string
 	err        error
 	logins     int
 	tokenCalls int
-	forgets    int
+	refusals   int // Refused calls
+	forgets    int // tokens dropped
 	reqs       []auth.Request
 	addrs      []string
 }
 
-func (f *fakeAuth) Token(_ context.Context, c *vault.Client, req *auth.Request) (string, error) {
+func (f *fakeAuth) Token(_ context.Context, c *vault.Client, req *auth.Request) (*auth.Lease, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokenCalls++
 	f.reqs = append(f.reqs, *req)
 	f.addrs = append(f.addrs, c.Address())
 	if f.err != nil {
-		return "", f.err
+		return nil, f.err
 	}
 	if f.cached == "" {
 		f.logins++
 		f.cached = fmt.Sprintf("login-%d", f.logins)
+		return &auth.Lease{Token: f.cached, Fresh: true}, nil
 	}
-	return f.cached, nil
+	return &auth.Lease{Token: f.cached}, nil
 }
 
-func (f *fakeAuth) Forget(*auth.Request) {
+func (f *fakeAuth) Refused(l *auth.Lease, _ string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.forgets++
-	f.cached = ""
+	f.refusals++
+	if l.Fresh {
+		return false
+	}
+	if f.cached == l.Token {
+		f.forgets++
+		f.cached = ""
+	}
+	return true
 }
 
 func (f *fakeAuth) stats() (tokenCalls, logins, forgets int) {
@@ -378,7 +388,7 @@ func TestMountRetriesOnceAfterForbidden(t *testing.T) {
 		}
 		calls, logins, forgets := fa.stats()
 		if forgets != 1 || logins != 1 || calls != 2 {
-			t.Errorf("Token calls %d, logins %d, Forget %d; want 2, 1, 1", calls, logins, forgets)
+			t.Errorf("Token calls %d, logins %d, dropped %d; want 2, 1, 1", calls, logins, forgets)
 		}
 		var stale, fresh int
 		for _, r := range fv.requests() {
@@ -404,7 +414,24 @@ func TestMountRetriesOnceAfterForbidden(t *testing.T) {
 		}
 		calls, logins, forgets := fa.stats()
 		if forgets != 1 || logins != 1 || calls != 2 {
-			t.Errorf("Token calls %d, logins %d, Forget %d; want 2, 1, 1 (one retry only)", calls, logins, forgets)
+			t.Errorf("Token calls %d, logins %d, dropped %d; want 2, 1, 1 (one retry only)", calls, logins, forgets)
+		}
+		if fa.refusals != 2 {
+			t.Errorf("Refused calls %d, want 2: the second 403, on a fresh token, is remembered as the policy's", fa.refusals)
+		}
+	})
+	t.Run("a token obtained within the Mount is not replaced", func(t *testing.T) {
+		fv := newFakeVault(t)
+		fa := &fakeAuth{}
+		p := newProvider(t, Config{}, fa)
+		_, err := p.Mount(context.Background(), attributes(t, fv.srv.URL, "- {objectName: x, secretPath: secret/denied, secretKey: k}\n", nil), "/t", "420")
+		var se *secrets.Error
+		if !errors.As(err, &se) || se.Status != http.StatusForbidden {
+			t.Fatalf("got %v, want 403", err)
+		}
+		if calls, logins, forgets := fa.stats(); logins != 1 || calls != 1 || forgets != 0 || fa.refusals != 1 {
+			t.Errorf("Token calls %d, logins %d, dropped %d, Refused %d; want 1, 1, 0, 1: a fresh token's 403 is the policy's answer",
+				calls, logins, forgets, fa.refusals)
 		}
 	})
 	t.Run("404 keeps the token", func(t *testing.T) {
@@ -416,8 +443,8 @@ func TestMountRetriesOnceAfterForbidden(t *testing.T) {
 		if !errors.As(err, &se) || se.Status != http.StatusNotFound {
 			t.Fatalf("got %v, want 404", err)
 		}
-		if calls, _, forgets := fa.stats(); calls != 1 || forgets != 0 {
-			t.Errorf("Token calls %d, Forget %d; want 1 and 0", calls, forgets)
+		if calls, _, forgets := fa.stats(); calls != 1 || forgets != 0 || fa.refusals != 0 {
+			t.Errorf("Token calls %d, dropped %d, Refused %d; want 1, 0, 0", calls, forgets, fa.refusals)
 		}
 	})
 }
@@ -467,10 +494,12 @@ func TestMountFailsWhole(t *testing.T) {
 func TestMountSizeCap(t *testing.T) {
 	objs := "- {objectName: user, secretPath: secret/db, secretKey: username}\n" + // 3 bytes
 		"- {objectName: password, secretPath: secret/db, secretKey: password}\n" // 4 bytes
+	// Each file counts its contents, twice its name and the framing.
+	user, password := 3+FileOverhead("user"), 4+FileOverhead("password")
 	tests := []struct {
 		limit   int
 		wantErr bool
-	}{{7, false}, {6, true}, {2, true}}
+	}{{user + password, false}, {user + password - 1, true}, {user - 1, true}}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
 			fv := newFakeVault(t)
@@ -487,7 +516,7 @@ func TestMountSizeCap(t *testing.T) {
 				t.Fatalf("got %v, %v; want *SizeError with limit %d", res, err, tc.limit)
 			}
 			wantObj := "password"
-			if tc.limit < 3 {
+			if tc.limit < user {
 				wantObj = "user"
 			}
 			if ze.Object != wantObj || !strings.Contains(err.Error(), fmt.Sprintf("%d bytes", tc.limit)) {

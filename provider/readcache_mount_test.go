@@ -97,10 +97,10 @@ func (gv *gatedVault) count(methodPath string) int {
 // podAuth hands out one token per pod name: pods are distinct identities.
 type podAuth struct{}
 
-func (podAuth) Token(_ context.Context, _ *vault.Client, req *auth.Request) (string, error) {
-	return "tok-" + req.Pod.Name, nil
+func (podAuth) Token(_ context.Context, _ *vault.Client, req *auth.Request) (*auth.Lease, error) {
+	return &auth.Lease{Token: "tok-" + req.Pod.Name}, nil
 }
-func (podAuth) Forget(*auth.Request) {}
+func (podAuth) Refused(*auth.Lease, string) bool { return false }
 
 const cacheObjects = `
 - {objectName: a, secretPath: secret/a, secretKey: value}

@@ -11,10 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
@@ -56,11 +54,7 @@ type Method struct {
 	cfg        Config
 	httpClient *http.Client // for NMI and instance metadata
 	azTrans    policy.Transporter
-
-	mu       sync.Mutex
-	workload map[string]*workloadCredential
-	managed  map[string]azcore.TokenCredential
-	vm       *vmMetadataCache
+	vm         *vmMetadataCache
 }
 
 // New returns a Method using cfg, with defaults filled in.
@@ -94,8 +88,6 @@ func New(cfg Config) (*Method, error) {
 		cfg:        cfg,
 		httpClient: &http.Client{Timeout: cfg.Timeout, Transport: counted},
 		azTrans:    &http.Client{Transport: counted},
-		workload:   map[string]*workloadCredential{},
-		managed:    map[string]azcore.TokenCredential{},
 	}
 	m.vm = &vmMetadataCache{method: m}
 	return m, nil
@@ -131,6 +123,17 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, orDefault(a.ClientID, "default")), nil
 	}
 	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
+}
+
+// Check verifies locally the credential the identity logs in with: for
+// workload identity the pod's service-account token (Request.TokenFor);
+// the node's and aad-pod-identity's identities need none from the driver.
+func (m *Method) Check(req *auth.Request) error {
+	if req.Azure.Identity != IdentityWorkload {
+		return nil
+	}
+	_, err := req.TokenFor(orDefault(req.Audience, DefaultWorkloadAudience))
+	return err
 }
 
 // LoginData obtains an Azure access token for the identity and returns the

@@ -317,36 +317,3 @@ func TestAzureError(t *testing.T) {
 		t.Errorf("long message not cut at 800 bytes: %d bytes", len(msg))
 	}
 }
-
-func TestWorkloadCredentialReuse(t *testing.T) {
-	cfg, rec := unusedEndpoints(t)
-	m := mustNew(t, cfg)
-	a := azureRequest(IdentityWorkload)
-	samePodOtherName := azureRequest(IdentityWorkload)
-	samePodOtherName.Pod.Name = "web-1"
-	otherSA := azureRequest(IdentityWorkload)
-	otherSA.Pod.ServiceAccount = "batch"
-	otherClient := azureRequest(IdentityWorkload)
-	otherClient.Azure.ClientID = "99999999-2222-3333-4444-555555555555"
-
-	get := func(r *auth.Request) *workloadCredential {
-		wc, err := m.workloadCredentialFor(tenantID, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return wc
-	}
-	first := get(a)
-	if get(a) != first || get(samePodOtherName) != first {
-		t.Errorf("the credential of one service account must be reused (azidentity caches per instance)")
-	}
-	if get(otherSA) == first || get(otherClient) == first {
-		t.Errorf("different service accounts or clients share a credential")
-	}
-	if wc, _ := m.workloadCredentialFor("other-tenant.example", a); wc == first {
-		t.Errorf("different tenants share a credential")
-	}
-	if rec.count.Load() != 0 {
-		t.Errorf("creating credentials made %d requests", rec.count.Load())
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -16,16 +15,12 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 )
 
-// workloadCredential is one ClientAssertionCredential per (tenant, client,
-// service account), kept across mounts so azidentity's per-instance token
-// cache works. The assertion is the latest token the driver supplied.
-type workloadCredential struct {
-	cred      *azidentity.ClientAssertionCredential
-	assertion atomic.Pointer[string]
-}
-
 // workloadToken exchanges the pod's service-account token for an Entra ID
-// access token for the configured resource.
+// access token for the configured resource. It uses a new credential each
+// time: the manager asks only when it logs in to Vault, and a token from
+// azidentity's per-credential cache would skip Entra's check of the
+// federated credential, so a removed one would go unnoticed until that
+// token expired. No credential is kept between logins.
 func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, error) {
 	aud := orDefault(req.Audience, DefaultWorkloadAudience)
 	assertion, err := req.TokenFor(aud)
@@ -36,12 +31,11 @@ func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, 
 	if err != nil {
 		return "", err
 	}
-	wc, err := m.workloadCredentialFor(tenant, req)
+	cred, err := m.workloadCredential(tenant, req, assertion)
 	if err != nil {
 		return "", err
 	}
-	wc.assertion.Store(&assertion)
-	tok, err := wc.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(req.Azure.Resource)}})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(req.Azure.Resource)}})
 	if err != nil {
 		return "", azureError(fmt.Sprintf("exchanging the service-account token of %s/%s at Entra ID (tenant %s, clientID %s) for a token for %s",
 			req.Pod.Namespace, req.Pod.ServiceAccount, tenant, req.Azure.ClientID, req.Azure.Resource), err)
@@ -49,20 +43,8 @@ func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, 
 	return tok.Token, nil
 }
 
-func (m *Method) workloadCredentialFor(tenant string, req *auth.Request) (*workloadCredential, error) {
-	key := strings.Join([]string{tenant, req.Azure.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount}, "\x00")
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if wc, ok := m.workload[key]; ok {
-		return wc, nil
-	}
-	wc := &workloadCredential{}
-	getAssertion := func(context.Context) (string, error) {
-		if a := wc.assertion.Load(); a != nil {
-			return *a, nil
-		}
-		return "", errors.New("no service-account token available")
-	}
+func (m *Method) workloadCredential(tenant string, req *auth.Request, assertion string) (*azidentity.ClientAssertionCredential, error) {
+	getAssertion := func(context.Context) (string, error) { return assertion, nil }
 	opts := &azidentity.ClientAssertionCredentialOptions{
 		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: m.cfg.AuthorityHost}, Transport: m.azTrans},
 		DisableInstanceDiscovery: !isPublicAuthority(m.cfg.AuthorityHost),
@@ -71,9 +53,7 @@ func (m *Method) workloadCredentialFor(tenant string, req *auth.Request) (*workl
 	if err != nil {
 		return nil, configError(fmt.Sprintf("creating the workload identity credential for tenant %q, clientID %q: %v", tenant, req.Azure.ClientID, err))
 	}
-	wc.cred = cred
-	m.workload[key] = wc
-	return wc, nil
+	return cred, nil
 }
 
 // isPublicAuthority reports whether host is a known Azure cloud's authority,

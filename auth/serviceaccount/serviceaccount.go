@@ -29,6 +29,16 @@ func (Method) Principal(req *auth.Request) (string, error) {
 	return fmt.Sprintf("serviceaccount:%s/%s (audience %s)", req.Pod.Namespace, req.Pod.ServiceAccount, aud), nil
 }
 
+// Check verifies the pod's service-account token locally (Request.TokenFor).
+func (Method) Check(req *auth.Request) error {
+	aud, err := audience(req)
+	if err != nil {
+		return err
+	}
+	_, err = req.TokenFor(aud)
+	return err
+}
+
 // LoginData returns {role, jwt}.
 func (Method) LoginData(_ context.Context, req *auth.Request) (map[string]any, error) {
 	aud, err := audience(req)

@@ -2,6 +2,8 @@ package serviceaccount
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -15,9 +17,17 @@ var _ auth.Method = Method{}
 func tokens(auds ...string) map[string]auth.ServiceAccountToken {
 	m := map[string]auth.ServiceAccountToken{}
 	for _, a := range auds {
-		m[a] = auth.ServiceAccountToken{Token: "jwt-for-" + a}
+		m[a] = auth.ServiceAccountToken{Token: saJWT(a)}
 	}
 	return m
+}
+
+// saJWT is an unsigned JWT shaped like the web pod's service-account token
+// for audience aud (the provider checks its claims, Vault its signature).
+func saJWT(aud string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	payload, _ := json.Marshal(map[string]any{"sub": "system:serviceaccount:shop:web", "aud": []string{aud}, "exp": 4102444800})
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc(payload) + ".c2ln"
 }
 
 func request(audience string, toks map[string]auth.ServiceAccountToken) *auth.Request {
@@ -38,11 +48,11 @@ func TestAudienceSelection(t *testing.T) {
 		wantErr       []string
 	}{
 		{"explicit audience", "vault-east", tokens("vault", "vault-east"),
-			"serviceaccount:shop/web (audience vault-east)", "jwt-for-vault-east", nil},
+			"serviceaccount:shop/web (audience vault-east)", saJWT("vault-east"), nil},
 		{"single token, no audience set", "", tokens("https://kubernetes.default.svc"),
-			"serviceaccount:shop/web (audience https://kubernetes.default.svc)", "jwt-for-https://kubernetes.default.svc", nil},
+			"serviceaccount:shop/web (audience https://kubernetes.default.svc)", saJWT("https://kubernetes.default.svc"), nil},
 		{"several tokens, default audience among them", "", tokens("api://AzureADTokenExchange", "vault"),
-			"serviceaccount:shop/web (audience vault)", "jwt-for-vault", nil},
+			"serviceaccount:shop/web (audience vault)", saJWT("vault"), nil},
 		{"no tokens", "", nil, "", "",
 			[]string{"no service-account token", "tokenRequests", `{audience: "vault"}`, "audience parameter"}},
 		{"explicit audience not supplied", "vault-east", tokens("vault"),
@@ -85,7 +95,7 @@ func TestAudienceSelection(t *testing.T) {
 					t.Errorf("error does not contain %q: %v", w, lerr)
 				}
 			}
-			if strings.Contains(lerr.Error(), "jwt-for-") {
+			if strings.Contains(lerr.Error(), "eyJ") {
 				t.Errorf("error leaks a token: %v", lerr)
 			}
 		})

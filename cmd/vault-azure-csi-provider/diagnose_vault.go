@@ -47,11 +47,12 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 }
 
 func (d *diagnosis) checkLogin(ctx context.Context) bool {
-	token, err := d.w.manager.Token(ctx, d.vault, d.areq)
+	lease, err := d.w.manager.Token(ctx, d.vault, d.areq)
 	if err != nil {
 		d.r.fail(stepLogin, err, d.explainLogin(err))
 		return false
 	}
+	token := lease.Token
 	d.vaultToken = token
 	detail := fmt.Sprintf("role %q at auth/%s", d.prm.RoleName, d.prm.AuthMountPath)
 	if oid, ok := d.azClaims["oid"].(string); ok {
@@ -141,13 +142,19 @@ func audienceExplanation(p *params.Params, aud string) explanation {
 		fix: fmt.Sprintf("vault read auth/%s/config, then set azureResource in the SecretProviderClass to exactly its resource (probably %q)", p.AuthMountPath, other)}
 }
 
-// capabilitiesOn asks Vault what the login's token may do on path.
+// capabilitiesOn asks Vault what the identity's token may do on path. It
+// asks the manager for the token again: the Mount may have replaced the
+// login's token (a 403 on a cached token drops and revokes it).
 func (d *diagnosis) capabilitiesOn(ctx context.Context, path string) ([]string, error) {
 	c, err := d.vault.Clone()
 	if err != nil {
 		return nil, err
 	}
-	c.SetToken(d.vaultToken)
+	token := d.vaultToken
+	if lease, err := d.w.manager.Token(ctx, d.vault, d.areq); err == nil {
+		token = lease.Token
+	}
+	c.SetToken(token)
 	c.SetNamespace(d.prm.VaultNamespace)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

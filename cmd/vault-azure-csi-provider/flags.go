@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
 
 type options struct {
@@ -27,6 +29,12 @@ type options struct {
 	vaultRetries    int
 	healthAddr      string
 	metricsAddr     string
+	versionKeyFile  string
+	renewTokens     bool
+	tokenCacheSize  int
+	clientCacheSize int
+	secretCacheSize int
+	requireTLS      bool
 }
 
 func registerFlags(fs *flag.FlagSet) *options {
@@ -45,10 +53,16 @@ func registerFlags(fs *flag.FlagSet) *options {
 	fs.BoolVar(&o.disableCache, "disable-token-cache", false, "log in to Vault on every mount (for comparison only)")
 	fs.DurationVar(&o.secretCacheTTL, "secret-cache-ttl", 2*time.Minute, "keep Vault GET responses this long per (Vault token, path) so rotation polls of pods sharing an identity read each path at most once; never for POST/PUT or leased secrets; 0 disables; worst-case rotation delay = poll interval + this")
 	fs.IntVar(&o.vaultMaxConc, "vault-max-concurrency", 32, "most Vault reads in flight at once across all mounts (0: the default, 32)")
-	fs.IntVar(&o.maxObjectsBytes, "max-mount-bytes", 4<<20, "largest total size of the files of one mount")
+	fs.IntVar(&o.maxObjectsBytes, "max-mount-bytes", 4<<20, "largest answer to one Mount: the files' contents plus, per file, twice its name and 80 bytes of framing; the default is the driver's default --max-call-recv-msg-size (4 MiB): raise both together")
 	fs.IntVar(&o.vaultRetries, "vault-max-retries", 3, "how often a Vault login or read that got no answer, 429, 502, 503 or 504 (reads: also 500) is tried again, with exponential backoff and jitter, honouring Retry-After and the mount's deadline; 0: never")
 	fs.StringVar(&o.healthAddr, "health-addr", "", "address of the HTTP server for /healthz and /readyz, e.g. :8096 (the Helm chart sets it); empty: off")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "address of the HTTP server for /metrics (Prometheus), e.g. :8097 (the Helm chart sets it); may equal --health-addr; empty: off")
+	fs.BoolVar(&o.renewTokens, "renew-tokens", false, "renew cached Vault tokens (auth/token/renew-self, up to their max TTL) instead of logging in again when a fifth of the TTL granted at login is left; renewal does not re-verify the pod's identity: a removed role binding, federated credential or managed identity goes unnoticed until the max TTL (default 768h)")
+	fs.IntVar(&o.tokenCacheSize, "token-cache-size", auth.DefaultMaxTokens, "most Vault tokens cached (one per identity, role, Vault address and namespace); the least recently used is revoked first")
+	fs.IntVar(&o.clientCacheSize, "vault-client-cache-size", vaultclient.DefaultMaxClients, "most Vault clients kept (one per vaultAddress and TLS settings); unused ones are also dropped after 10 minutes")
+	fs.IntVar(&o.secretCacheSize, "secret-cache-size", 4096, "most Vault responses in the secret cache (see --secret-cache-ttl)")
+	fs.BoolVar(&o.requireTLS, "require-vault-tls", false, "refuse Vault addresses with plain http:// (tokens and secrets would travel in cleartext); without it each such address is logged once with a warning")
+	fs.StringVar(&o.versionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
 	return o
 }
 

@@ -8,12 +8,9 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"k8s.io/klog/v2"
 )
@@ -49,7 +46,7 @@ func run(args []string) int {
 		return 2
 	}
 	defer klog.Flush()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := shutdownContext()
 	defer stop()
 	if err := serve(ctx, opts); err != nil {
 		klog.ErrorS(err, "provider failed")

@@ -34,6 +34,7 @@ func serve(ctx context.Context, o *options) error {
 	}
 	klog.InfoS("starting", "version", version, "endpoint", o.endpoint, "defaultVaultAddress", o.vaultAddr,
 		"nodeIdentityNamespaces", splitList(o.nodeIdentityNS))
+	logVersionKey(o.versionKeyFile)
 	probe, err := newSocketProbe(o.endpoint)
 	if err != nil {
 		l.Close()
@@ -45,6 +46,7 @@ func serve(ctx context.Context, o *options) error {
 		l.Close()
 		return err
 	}
+	go releaseMemoryAfterBursts(ctx)
 	serveErr := server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
 	// /readyz has answered 503 since shutdown began; stop the HTTP servers last.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
@@ -25,6 +26,18 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 	if o.secretCacheTTL < 0 || o.vaultMaxConc < 0 {
 		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency (got %d) must not be negative", o.secretCacheTTL, o.vaultMaxConc)
 	}
+	for name, n := range map[string]int{"--token-cache-size": o.tokenCacheSize, "--vault-client-cache-size": o.clientCacheSize, "--secret-cache-size": o.secretCacheSize} {
+		if n < 1 {
+			return nil, fmt.Errorf("%s must be at least 1 (got %d)", name, n)
+		}
+	}
+	if o.requireTLS && strings.HasPrefix(strings.ToLower(o.vaultAddr), "http://") {
+		return nil, fmt.Errorf("--vault-addr %q uses plain http://, which --require-vault-tls refuses", o.vaultAddr)
+	}
+	versionKey, err := loadVersionKey(o.versionKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	az, err := azure.New(azure.Config{
 		OnRequest:              m.AzureRequest,
 		IMDSEndpoint:           o.imdsEndpoint,
@@ -40,20 +53,29 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 	retry := &auth.Backoff{Retries: max(o.vaultRetries, 0)}
 	manager := auth.NewManager(map[string]auth.Method{
 		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
-	}, auth.Options{DisableCache: o.disableCache, OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) },
-		LoginRetry: retry})
+	}, auth.Options{DisableCache: o.disableCache, RenewTokens: o.renewTokens, MaxTokens: o.tokenCacheSize,
+		OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }, LoginRetry: retry})
 	p, err := provider.New(provider.Config{
-		DefaultVaultAddress: o.vaultAddr,
-		VaultTimeout:        o.vaultTimeout,
-		MaxResponseBytes:    o.maxObjectsBytes,
-		OnVaultRequest:      m.VaultRequest,
-		SecretCacheTTL:      o.secretCacheTTL,
-		VaultMaxConcurrency: o.vaultMaxConc,
-		OnSecretCache:       func(hit bool) { m.CacheLookup("secret", hit) },
-		VaultRetry:          retry,
+		DefaultVaultAddress:   o.vaultAddr,
+		VaultTimeout:          o.vaultTimeout,
+		MaxResponseBytes:      o.maxObjectsBytes,
+		OnVaultRequest:        m.VaultRequest,
+		SecretCacheTTL:        o.secretCacheTTL,
+		SecretCacheMaxEntries: o.secretCacheSize,
+		MaxVaultClients:       o.clientCacheSize,
+		RequireVaultTLS:       o.requireTLS,
+		VaultMaxConcurrency:   o.vaultMaxConc,
+		OnSecretCache:         func(hit bool) { m.CacheLookup("secret", hit) },
+		VaultRetry:            retry,
+		VersionKey:            versionKey,
 	}, manager)
 	if err != nil {
 		return nil, err
 	}
+	m.CacheSizes(func() map[string]int {
+		sizes := p.CacheSizes()
+		sizes["vault_token"] = manager.Len()
+		return sizes
+	})
 	return &wiring{azure: az, manager: manager, provider: p}, nil
 }

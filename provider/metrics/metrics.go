@@ -76,6 +76,26 @@ func (m *Metrics) CacheLookup(cache string, hit bool) {
 	m.cache.WithLabelValues(cache, result).Inc()
 }
 
+// CacheSizes publishes the entries of the provider's caches (cache:
+// vault_token, vault_client, secret), read from sizes at each scrape.
+func (m *Metrics) CacheSizes(sizes func() map[string]int) {
+	m.Registry.MustRegister(&cacheSizeCollector{sizes: sizes, desc: prometheus.NewDesc(namespace+"_cache_entries",
+		"Entries in each bounded cache (vault_token, vault_client, secret).", []string{"cache"}, nil)})
+}
+
+type cacheSizeCollector struct {
+	sizes func() map[string]int
+	desc  *prometheus.Desc
+}
+
+func (c *cacheSizeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *cacheSizeCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, n := range c.sizes() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), name)
+	}
+}
+
 // Handler serves the metrics in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})

@@ -13,6 +13,8 @@ func VaultKind(method, path string) string {
 		return "login"
 	case p == "auth/token/renew-self":
 		return "renew"
+	case p == "auth/token/revoke-self":
+		return "revoke"
 	case strings.HasPrefix(p, "sys/internal/ui/mounts/"):
 		return "mount_lookup"
 	case method == http.MethodGet:

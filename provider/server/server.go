@@ -49,11 +49,12 @@ func WithMountObserver(f func(result string, d time.Duration)) Option {
 
 // New returns a Server for mounter, reporting version.
 func New(mounter Mounter, version string, opts ...Option) *Server {
-	s := &Server{mounter: mounter, version: version, grpc: grpc.NewServer(), health: health.NewServer(),
+	s := &Server{mounter: mounter, version: version, health: health.NewServer(),
 		onMount: func(string, time.Duration) {}}
 	for _, o := range opts {
 		o(s)
 	}
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.recoverPanics))
 	pb.RegisterCSIDriverProviderServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	return s

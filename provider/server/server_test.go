@@ -224,6 +224,11 @@ func (f *fakeMounter) Mount(ctx context.Context, attributes, targetPath, permiss
 
 func serveForTest(t *testing.T, m Mounter) (pb.CSIDriverProviderClient, *grpc.ClientConn, context.CancelFunc, chan error) {
 	t.Helper()
+	return serveWithOptionsForTest(t, m)
+}
+
+func serveWithOptionsForTest(t *testing.T, m Mounter, opts ...Option) (pb.CSIDriverProviderClient, *grpc.ClientConn, context.CancelFunc, chan error) {
+	t.Helper()
 	path := filepath.Join(socketDir(t), "vault.sock")
 	l, err := Listen(path)
 	if err != nil {
@@ -231,7 +236,7 @@ func serveForTest(t *testing.T, m Mounter) (pb.CSIDriverProviderClient, *grpc.Cl
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New(m, "v9.9.9").Serve(ctx, l, 5*time.Second) }()
+	go func() { done <- New(m, "v9.9.9", opts...).Serve(ctx, l, 5*time.Second) }()
 	conn, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -4,12 +4,9 @@
 package vaultclient
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"sync"
-	"time"
 
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/klog/v2"
@@ -18,38 +15,6 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
-
-// Pool hands out one base client per (address, TLS settings). Base clients
-// carry no token and no namespace: callers clone them per use.
-type Pool struct {
-	timeout time.Duration
-	observe func(kind string, status int)
-	mu      sync.Mutex
-	clients map[string]*vault.Client
-}
-
-// NewPool returns a Pool whose clients time out requests after timeout and,
-// if observe is not nil, report every HTTP request's kind and status to it.
-func NewPool(timeout time.Duration, observe func(kind string, status int)) *Pool {
-	return &Pool{timeout: timeout, observe: observe, clients: map[string]*vault.Client{}}
-}
-
-// Get returns the base client for address and tls.
-func (p *Pool) Get(address string, tls params.TLS) (*vault.Client, error) {
-	k, _ := json.Marshal([]any{address, tls})
-	key := string(k)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.clients[key]; ok {
-		return c, nil
-	}
-	c, err := p.newClient(address, tls)
-	if err != nil {
-		return nil, err
-	}
-	p.clients[key] = c
-	return c, nil
-}
 
 func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) {
 	for name, path := range map[string]string{

@@ -2,6 +2,7 @@ package vaultclient
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -76,5 +77,40 @@ func TestPoolClientsReportRetryAfter(t *testing.T) {
 	}
 	if n.Load() != 2 || len(observed) != 2 || observed[0] != 429 || observed[1] != 200 {
 		t.Errorf("requests = %d, observed statuses %v; want 429 then 200", n.Load(), observed)
+	}
+}
+
+// TestPoolIsBounded: distinct addresses (SecretProviderClasses choose them)
+// keep at most the pool's size of clients; the least recently used goes
+// first, and clients idle past the timeout are dropped.
+func TestPoolIsBounded(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := NewPool(time.Second, nil, WithMaxClients(3), WithIdleTimeout(time.Minute))
+	p.now = func() time.Time { return now }
+	get := func(i int) *vault.Client {
+		t.Helper()
+		c, err := p.Get(fmt.Sprintf("https://127.0.0.%d:8200", i), params.TLS{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := get(1)
+	for i := 2; i <= 100; i++ {
+		get(i)
+		if n := p.Len(); n > 3 {
+			t.Fatalf("after %d addresses the pool holds %d clients, want at most 3", i, n)
+		}
+	}
+	if get(100) != get(100) {
+		t.Error("the same address got two clients")
+	}
+	if get(1) == first {
+		t.Error("the least recently used client was not dropped")
+	}
+	now = now.Add(2 * time.Minute)
+	get(7)
+	if n := p.Len(); n != 1 {
+		t.Errorf("after the idle timeout the pool holds %d clients, want only the one just used", n)
 	}
 }

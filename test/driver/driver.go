@@ -24,11 +24,19 @@ type Client struct {
 	rpc  v1alpha1.CSIDriverProviderClient
 }
 
-// Dial connects to the provider's unix socket.
-func Dial(socket string) (*Client, error) {
+// DefaultMaxRecvMsgSize is the driver's default --max-call-recv-msg-size:
+// it refuses larger answers from providers.
+const DefaultMaxRecvMsgSize = 4 << 20
+
+// Dial connects to the provider's unix socket with the driver's default
+// limit on the size of answers.
+func Dial(socket string) (*Client, error) { return DialLimit(socket, DefaultMaxRecvMsgSize) }
+
+// DialLimit is Dial for a driver started with --max-call-recv-msg-size=maxRecv.
+func DialLimit(socket string, maxRecv int) (*Client, error) {
 	conn, err := grpc.NewClient("unix://"+socket,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv)))
 	if err != nil {
 		return nil, fmt.Errorf("dialing provider socket %s: %w", socket, err)
 	}

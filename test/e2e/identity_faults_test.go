@@ -25,10 +25,11 @@ func TestIdentityFaults(t *testing.T) {
 		// First: azidentity caches the node's token process-wide.
 		{"IMDS 429 with Retry-After", imdsRateLimited},
 		{"Entra: invalid client assertion", entraInvalidAssertion},
+		{"driver's token is not a JWT", notAJWT},
 		{"Entra: unknown client", entraUnknownClient},
 		{"driver's token expired", driverTokenExpired},
-		{"expired JWT as client assertion", expiredAssertion},
-		{"expired JWT at Vault's kubernetes auth", expiredKubernetesJWT},
+		{"expired JWT as client assertion, refused before Entra", expiredAssertion},
+		{"expired JWT for kubernetes auth, refused before Vault", expiredKubernetesJWT},
 		{"malformed serviceAccount.tokens", malformedTokens},
 		{"node identity outside the allowlist", nodeIdentityRefused},
 		{"path traversal", traversal},
@@ -120,12 +121,34 @@ func expiredToken(t *testing.T, audience string) string {
 }
 
 func entraInvalidAssertion(t *testing.T, p *world.Provider) {
+	// A token that passes the provider's local checks (the web pod's
+	// subject, not expired) but is signed by a key Entra does not know.
+	forger, err := cluster.NewIssuer(world.ClusterIssuerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := forger.ServiceAccountToken(world.WebPod.Namespace, world.WebPod.ServiceAccount, world.AudienceAzure, world.WebPod.Name, world.WebPod.UID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sensitive.addJWT(forged)
+	v := workloadVolume(t, nil, func(v *driver.Volume) { v.Tokens[world.AudienceAzure] = forged })
+	before := azureCount(azureemu.KindEntraToken)
+	err = mountWithin(t, p, v, 30*time.Second)
+	expectFailure(t, v, err, codes.Unauthenticated, "exchanging the service-account token of shop/web", "AADSTS5002738", "signature could not be validated")
+	if got := azureCount(azureemu.KindEntraToken) - before; got != 1 {
+		t.Errorf("%d Entra token requests, want 1: a refused assertion is not retried", got)
+	}
+}
+
+// notAJWT: the driver's token is not a JWT: refused before any request.
+func notAJWT(t *testing.T, p *world.Provider) {
 	v := workloadVolume(t, nil, func(v *driver.Volume) { v.Tokens[world.AudienceAzure] = "not-a-jwt-but-long-enough" })
 	before := azureCount(azureemu.KindEntraToken)
 	err := mountWithin(t, p, v, 30*time.Second)
-	expectFailure(t, v, err, codes.Unauthenticated, "exchanging the service-account token of shop/web", "AADSTS50027")
-	if got := azureCount(azureemu.KindEntraToken) - before; got != 1 {
-		t.Errorf("%d Entra token requests, want 1: a refused assertion is not retried", got)
+	expectFailure(t, v, err, codes.Unauthenticated, `audience "api://AzureADTokenExchange" is not a service-account JWT`)
+	if got := azureCount(azureemu.KindEntraToken) - before; got != 0 {
+		t.Errorf("a token that is no JWT was sent to Entra %d times", got)
 	}
 }
 
@@ -148,18 +171,29 @@ func driverTokenExpired(t *testing.T, p *world.Provider) {
 	}
 }
 
+// expiredAssertion: a JWT whose exp has passed (the driver's timestamp
+// says otherwise) is refused locally, before Entra ID.
 func expiredAssertion(t *testing.T, p *world.Provider) {
 	v := workloadVolume(t, nil, func(v *driver.Volume) { v.Tokens[world.AudienceAzure] = expiredToken(t, world.AudienceAzure) })
+	before := azureCount(azureemu.KindEntraToken)
 	err := mountWithin(t, p, v, 30*time.Second)
-	expectFailure(t, v, err, codes.Unauthenticated, "AADSTS700024", "valid time range")
+	expectFailure(t, v, err, codes.Unauthenticated, `audience "api://AzureADTokenExchange" expired at`, "requiresRepublish")
+	if got := azureCount(azureemu.KindEntraToken) - before; got != 0 {
+		t.Errorf("an expired assertion was sent to Entra %d times", got)
+	}
 }
 
+// expiredKubernetesJWT: the same for kubernetes auth, before Vault.
 func expiredKubernetesJWT(t *testing.T, p *world.Provider) {
 	params := map[string]string{"vaultAuthMethod": "kubernetes", "audience": world.AudienceVault}
 	tok := expiredToken(t, world.AudienceVault)
 	v := workloadVolume(t, params, func(v *driver.Volume) { v.Tokens[world.AudienceVault] = tok })
+	before := requests("auth/kubernetes/login")
 	err := mountWithin(t, p, v, 30*time.Second)
-	expectFailure(t, v, err, codes.PermissionDenied, "auth/kubernetes/login", "exp=", "expired")
+	expectFailure(t, v, err, codes.Unauthenticated, `audience "vault" expired at`, "requiresRepublish")
+	if got := requests("auth/kubernetes/login") - before; got != 0 {
+		t.Errorf("an expired token was sent to Vault %d times", got)
+	}
 }
 
 func malformedTokens(t *testing.T, p *world.Provider) {

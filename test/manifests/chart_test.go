@@ -57,8 +57,8 @@ serviceAccount: {annotations: {example.com/owner: platform}}
 
 func TestChartDefaults(t *testing.T) {
 	r := render(t, "")
-	if r.kinds["ServiceAccount"] != 1 || r.kinds["DaemonSet"] != 1 || len(r.kinds) != 2 {
-		t.Errorf("default kinds = %v, want one ServiceAccount and one DaemonSet (no RBAC, no CSIDriver, no Service)", r.kinds)
+	if r.kinds["ServiceAccount"] != 1 || r.kinds["DaemonSet"] != 1 || r.kinds["Secret"] != 1 || len(r.kinds) != 3 {
+		t.Errorf("default kinds = %v, want one ServiceAccount, one DaemonSet and the version key's Secret (no RBAC, no CSIDriver, no Service)", r.kinds)
 	}
 	for _, o := range r.objs {
 		if sa, ok := o.(*corev1.ServiceAccount); ok && (sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken) {
@@ -108,10 +108,17 @@ func checkSocketAndProbes(t *testing.T, r *rendered, providersDir, healthHost st
 	t.Helper()
 	pod := r.daemonSet(t).Spec.Template.Spec
 	c := r.container(t)
-	if len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil || pod.Volumes[0].HostPath.Path != providersDir {
-		t.Fatalf("volumes = %+v, want the hostPath %s", pod.Volumes, providersDir)
+	var hostPaths []corev1.Volume
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			hostPaths = append(hostPaths, v)
+		}
 	}
-	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != pod.Volumes[0].Name || !hasArg(c, "--endpoint="+c.VolumeMounts[0].MountPath+"/vault-azure.sock") {
+	if len(hostPaths) != 1 || hostPaths[0].HostPath.Path != providersDir {
+		t.Fatalf("volumes = %+v, want one hostPath: %s", pod.Volumes, providersDir)
+	}
+	mount, ok := volumeMount(c, hostPaths[0].Name)
+	if !ok || !hasArg(c, "--endpoint="+mount.MountPath+"/vault-azure.sock") {
 		t.Errorf("the socket must be <mountPath>/vault-azure.sock: mounts %+v args %q", c.VolumeMounts, c.Args)
 	}
 	ports := map[string]int32{}

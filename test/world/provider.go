@@ -142,6 +142,21 @@ func (p *Provider) Logs() string { return p.logs.String() }
 // PID returns the provider's process id.
 func (p *Provider) PID() int { return p.cmd.Process.Pid }
 
+// Signal sends sig to the provider process.
+func (p *Provider) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Exited waits up to timeout for the process to exit and returns its exit
+// error, or ok=false if it is still running.
+func (p *Provider) Exited(timeout time.Duration) (err error, ok bool) {
+	select {
+	case err := <-p.done:
+		p.done <- err // for Stop
+		return err, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
+
 // Stop sends SIGTERM and waits for the provider to exit (SIGKILL after 10s).
 func (p *Provider) Stop() error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -1,0 +1,118 @@
+package vaultclient
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+)
+
+// Pool defaults: SecretProviderClasses choose vaultAddress and the TLS
+// parameters, so a namespace user controls the keys; the pool stays small.
+const (
+	DefaultMaxClients  = 64
+	DefaultIdleTimeout = 10 * time.Minute
+)
+
+// Pool hands out one base client per (address, TLS settings), keeping at
+// most a bounded number: the least recently used goes first, and a client
+// unused for the idle timeout is dropped. Dropped clients close their idle
+// connections. Base clients carry no token and no namespace: callers clone
+// them per use.
+type Pool struct {
+	timeout time.Duration
+	observe func(kind string, status int)
+	idle    time.Duration
+	now     func() time.Time
+
+	mu      sync.Mutex
+	clients *simplelru.LRU[string, *pooled]
+	dropped []*vault.Client // by the current operation; mu held
+}
+
+type pooled struct {
+	client *vault.Client
+	used   time.Time
+}
+
+// PoolOption tunes a Pool.
+type PoolOption func(*Pool, *int)
+
+// WithMaxClients bounds the pool (default DefaultMaxClients).
+func WithMaxClients(n int) PoolOption {
+	return func(_ *Pool, max *int) {
+		if n > 0 {
+			*max = n
+		}
+	}
+}
+
+// WithIdleTimeout drops clients unused this long (default DefaultIdleTimeout).
+func WithIdleTimeout(d time.Duration) PoolOption {
+	return func(p *Pool, _ *int) {
+		if d > 0 {
+			p.idle = d
+		}
+	}
+}
+
+// NewPool returns a Pool whose clients time out requests after timeout and,
+// if observe is not nil, report every HTTP request's kind and status to it.
+func NewPool(timeout time.Duration, observe func(kind string, status int), opts ...PoolOption) *Pool {
+	p := &Pool{timeout: timeout, observe: observe, idle: DefaultIdleTimeout, now: time.Now}
+	max := DefaultMaxClients
+	for _, o := range opts {
+		o(p, &max)
+	}
+	// NewLRU fails only for a size below 1.
+	p.clients, _ = simplelru.NewLRU[string, *pooled](max, func(_ string, c *pooled) { p.dropped = append(p.dropped, c.client) })
+	return p
+}
+
+// Get returns the base client for address and tls.
+func (p *Pool) Get(address string, tls params.TLS) (*vault.Client, error) {
+	k, _ := json.Marshal([]any{address, tls})
+	key := string(k)
+	p.mu.Lock()
+	defer p.closeDropped()
+	defer p.mu.Unlock()
+	now := p.now()
+	for _, oldest, ok := p.clients.GetOldest(); ok && now.Sub(oldest.used) >= p.idle; _, oldest, ok = p.clients.GetOldest() {
+		p.clients.RemoveOldest()
+	}
+	if c, ok := p.clients.Get(key); ok {
+		c.used = now
+		return c.client, nil
+	}
+	c, err := p.newClient(address, tls)
+	if err != nil {
+		return nil, err
+	}
+	p.clients.Add(key, &pooled{client: c, used: now})
+	return c, nil
+}
+
+// Len returns the number of pooled clients.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clients.Len()
+}
+
+// closeDropped closes the idle connections of the clients dropped by the
+// last operation (in-flight requests finish on their own).
+func (p *Pool) closeDropped() {
+	p.mu.Lock()
+	dropped := p.dropped
+	p.dropped = nil
+	p.mu.Unlock()
+	for _, c := range dropped {
+		if hc := c.CloneConfig().HttpClient; hc != nil {
+			hc.CloseIdleConnections()
+		}
+	}
+}
