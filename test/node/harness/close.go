@@ -289,3 +289,27 @@ func (c *Cluster) CgroupsLeft() []string {
 	}
 	return out
 }
+
+// Census counts the node's running processes: the components the harness
+// started, the processes of the pods' containers (in the pod cgroups), and
+// the others (containerd's shims).
+func (c *Cluster) Census() (components, containers, others int) {
+	mine := map[int]bool{}
+	for _, p := range c.procs {
+		if done, _ := p.exited(); !done {
+			mine[p.cmd.Process.Pid] = true
+		}
+	}
+	for _, pid := range c.Processes() {
+		cg, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cgroup"))
+		switch {
+		case mine[pid]:
+			components++
+		case strings.Contains(string(cg), c.cgroupRoot+"/"):
+			containers++
+		default:
+			others++
+		}
+	}
+	return components, containers, others
+}
