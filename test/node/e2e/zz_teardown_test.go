@@ -40,6 +40,9 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	if cg := node.CgroupsLeft(); len(cg) > 0 {
 		t.Errorf("cgroups left: %v", cg)
 	}
+	if left := node.HostDirsLeft(); len(left) > 0 {
+		t.Errorf("directories the node created outside its own are left: %v", left)
+	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the node's directory %s is still there (%v)", dir, err)
 	}

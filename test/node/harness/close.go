@@ -56,6 +56,9 @@ func (c *Cluster) close() error {
 		c.killStrays()
 	}
 	errs = append(errs, c.removeCgroups())
+	for _, d := range c.newHostDirs {
+		errs = append(errs, os.RemoveAll(d))
+	}
 	if c.opts.KeepLogs != "" {
 		errs = append(errs, c.keepLogs())
 	}
@@ -312,4 +315,16 @@ func (c *Cluster) Census() (components, containers, others int) {
 		}
 	}
 	return components, containers, others
+}
+
+// HostDirsLeft returns the directories outside the run's directory that
+// the node created and that still exist.
+func (c *Cluster) HostDirsLeft() []string {
+	var out []string
+	for _, d := range c.newHostDirs {
+		if _, err := os.Lstat(d); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }

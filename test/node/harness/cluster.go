@@ -83,7 +83,16 @@ type Cluster struct {
 	started    time.Time
 	closed     bool
 	closeErr   error
+	// newHostDirs are the hostDirs that did not exist before Start.
+	newHostDirs []string
 }
+
+// hostDirs are the directories outside the run's directory that the
+// components create at paths they do not let us choose: the kubelet's
+// device-plugin socket (/var/lib/kubelet/device-plugins) and container log
+// links (/var/log/containers), containerd's shim sockets (/run/containerd/s).
+// Close removes those that Start did not find.
+var hostDirs = []string{"/var/lib/kubelet", "/var/log/containers", "/run/containerd"}
 
 // Timing is the duration of one bring-up step.
 type Timing struct {
@@ -116,6 +125,11 @@ func Start(opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, opts: opts, byName: map[string]*proc{}, started: time.Now()}
+	for _, d := range hostDirs {
+		if _, err := os.Lstat(d); os.IsNotExist(err) {
+			c.newHostDirs = append(c.newHostDirs, d)
+		}
+	}
 	if err := c.bringUp(); err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
