@@ -88,6 +88,7 @@ node-bins: $(NODE_BIN)/.kube $(NODE_BIN)/etcd $(NODE_BIN)/secrets-store-csi-driv
 ## e2e-cluster: the provider on a real one-node cluster, installed from its Helm chart (root, Linux)
 e2e-cluster: build node-deps node-bins
 	rm -rf $(NODE_CACHE)/logs
+	cd test/node/bins/driver/mlog && $(GO) test -race -count=1 ./...
 	cd test/node && $(NODE_ENV) $(GO) test -race -count=1 -p 1 -timeout 30m -v ./...
 
 e2e-cluster-if-root:

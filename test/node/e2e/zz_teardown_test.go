@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"strconv"
 	"syscall"
@@ -19,6 +20,10 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	if components != 8 || containers < 2 || shims < 1 {
 		t.Fatalf("before teardown: %d components, %d container processes, %d others (shims); want 8, >= 2, >= 1: the check would prove nothing",
 			components, containers, shims)
+	}
+	refused, err := node.World.Refused(context.Background())
+	if err != nil || len(refused) > 0 {
+		t.Errorf("something tried to reach real hosts through the world's proxy: %v %v", refused, err)
 	}
 	dir := node.Dir
 	if err := node.Close(); err != nil {

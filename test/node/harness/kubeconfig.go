@@ -48,16 +48,7 @@ func (c *Cluster) restConfig(cert certPair) *rest.Config {
 	}
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
+// freePorts returns n distinct TCP ports on 127.0.0.1 that nothing listens on now.
 func freePorts(n int) ([]int, error) {
 	// Hold every listener until all ports are chosen, so none repeats.
 	var lns []net.Listener

@@ -51,7 +51,7 @@ func (c *Cluster) WaitPodRunning(ctx context.Context, namespace, name string, ti
 		}
 		pod = p
 		if p.Status.Phase == corev1.PodFailed {
-			return false, fmt.Errorf("%w: pod failed: %s", errExited, p.Status.Message)
+			return false, fmt.Errorf("%w: pod failed: %s", errStopWaiting, p.Status.Message)
 		}
 		if p.Status.Phase != corev1.PodRunning || len(p.Status.ContainerStatuses) == 0 {
 			return false, nil

@@ -113,11 +113,7 @@ func tailFile(path string, n int64) string {
 // baseEnv is a minimal environment for the cluster's processes: no proxy,
 // Vault, Azure or Kubernetes client settings leak in from the caller.
 func baseEnv() []string {
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	if v, ok := os.LookupEnv("GOCACHE"); ok {
-		env = append(env, "GOCACHE="+v)
-	}
-	return env
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 }
 
 // waitFor polls cond every interval until it returns true or an error, or
@@ -130,7 +126,7 @@ func waitFor(timeout, interval time.Duration, what string, cond func() (bool, er
 		if ok {
 			return nil
 		}
-		if errors.Is(err, errExited) {
+		if errors.Is(err, errStopWaiting) {
 			return err
 		}
 		if err != nil {
@@ -146,14 +142,14 @@ func waitFor(timeout, interval time.Duration, what string, cond func() (bool, er
 	}
 }
 
-// errExited ends a wait at once: the process waited on has ended.
-var errExited = errors.New("process exited")
+// errStopWaiting, wrapped into a condition's error, ends a wait at once.
+var errStopWaiting = errors.New("stopped waiting")
 
 // waitProc is waitFor that gives up early when p exits, with its log tail.
 func waitProc(p *proc, timeout time.Duration, what string, cond func() (bool, error)) error {
 	err := waitFor(timeout, 100*time.Millisecond, what, func() (bool, error) {
 		if done, perr := p.exited(); done {
-			return false, fmt.Errorf("%w: %s: %v", errExited, p.name, perr)
+			return false, fmt.Errorf("%w: %s exited: %v", errStopWaiting, p.name, perr)
 		}
 		return cond()
 	})

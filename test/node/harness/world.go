@@ -73,18 +73,6 @@ func (w *World) VaultWrite(ctx context.Context, path string, data map[string]any
 	return err
 }
 
-// VaultRead reads a Vault path with the root token and returns its data.
-func (w *World) VaultRead(ctx context.Context, path string) (map[string]any, error) {
-	body, err := w.vault(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	var resp struct {
-		Data map[string]any `json:"data"`
-	}
-	return resp.Data, json.Unmarshal(body, &resp)
-}
-
 func (w *World) vault(ctx context.Context, method, path string, data map[string]any) ([]byte, error) {
 	var body io.Reader
 	if data != nil {
