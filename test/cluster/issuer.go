@@ -45,13 +45,23 @@ type Issuer struct {
 // NewIssuer creates an issuer identified by issuerURL, used verbatim as the
 // `iss` claim (AKS issuer URLs end in a slash), with a fresh 2048-bit RSA key.
 func NewIssuer(issuerURL string) (*Issuer, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: generate issuer key: %w", err)
+	}
+	return NewIssuerFromKey(issuerURL, key)
+}
+
+// NewIssuerFromKey creates an issuer identified by issuerURL that signs and
+// verifies with key: the service-account signing key of a real
+// kube-apiserver, whose tokens the issuer then verifies (same kid, same key).
+func NewIssuerFromKey(issuerURL string, key *rsa.PrivateKey) (*Issuer, error) {
 	u, err := url.Parse(issuerURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("cluster: issuer URL %q must be absolute", issuerURL)
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: generate issuer key: %w", err)
+	if key == nil {
+		return nil, errors.New("cluster: no issuer key")
 	}
 	kid, err := keyID(&key.PublicKey)
 	if err != nil {

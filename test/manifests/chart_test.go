@@ -88,7 +88,7 @@ func TestChartDefaults(t *testing.T) {
 			t.Errorf("%s needs a request and a limit: %+v", res, c.Resources)
 		}
 	}
-	checkSocketAndProbes(t, r, "/var/run/secrets-store-csi-providers")
+	checkSocketAndProbes(t, r, "/var/run/secrets-store-csi-providers", "")
 	for _, arg := range []string{"--health-addr=:8096", "--metrics-addr=:8097", "--log-format=json"} {
 		if !hasArg(c, arg) {
 			t.Errorf("args %q lack %s", c.Args, arg)
@@ -102,8 +102,9 @@ func TestChartDefaults(t *testing.T) {
 }
 
 // checkSocketAndProbes checks that the socket lands in the providers
-// directory and the probes use the health port.
-func checkSocketAndProbes(t *testing.T, r *rendered, providersDir string) {
+// directory and the probes use the health port on healthHost (the pod IP
+// when empty).
+func checkSocketAndProbes(t *testing.T, r *rendered, providersDir, healthHost string) {
 	t.Helper()
 	pod := r.daemonSet(t).Spec.Template.Spec
 	c := r.container(t)
@@ -125,11 +126,11 @@ func checkSocketAndProbes(t *testing.T, r *rendered, providersDir string) {
 		ports[p.Name] = p.ContainerPort
 	}
 	for probe, path := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
-		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.StrVal != "health" {
-			t.Errorf("probe for %s = %+v", path, probe)
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != path || probe.HTTPGet.Port.StrVal != "health" || probe.HTTPGet.Host != healthHost {
+			t.Errorf("probe for %s = %+v, want port health on host %q", path, probe, healthHost)
 		}
 	}
-	if !hasArg(c, "--health-addr=:"+strconv.Itoa(int(ports["health"]))) {
+	if !hasArg(c, "--health-addr="+healthHost+":"+strconv.Itoa(int(ports["health"]))) {
 		t.Errorf("the health port %d is not the one in --health-addr: %q", ports["health"], c.Args)
 	}
 }
@@ -154,7 +155,9 @@ func TestChartOptions(t *testing.T) {
 	if !strings.HasSuffix(c.Image, "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") {
 		t.Errorf("image %q does not use the digest", c.Image)
 	}
-	checkSocketAndProbes(t, r, "/etc/kubernetes/secrets-store-csi-providers")
+	// In the node's network the health server stays on the node's loopback,
+	// where the kubelet probes it.
+	checkSocketAndProbes(t, r, "/etc/kubernetes/secrets-store-csi-providers", "127.0.0.1")
 	pod := r.daemonSet(t).Spec.Template.Spec
 	if !pod.HostNetwork || pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
 		t.Errorf("hostNetwork %v dnsPolicy %q", pod.HostNetwork, pod.DNSPolicy)

@@ -144,6 +144,8 @@ func (m *mount) setType(typ string) error {
 		m.typ, m.plugin = "azure", "azure"
 	case m.auth && (typ == "jwt" || typ == "oidc" || typ == "kubernetes"):
 		m.typ, m.plugin = typ, "jwt"
+	case m.auth && typ == KubernetesPluginType:
+		m.typ, m.plugin = "kubernetes", "kubernetes"
 	default:
 		return fmt.Errorf("vaultfront: unknown %s type %q", map[bool]string{true: "auth", false: "secrets engine"}[m.auth], typ)
 	}
@@ -202,6 +204,8 @@ func (s *Server) buildBackend(m *mount) error {
 		factory = azureauth.Factory
 	case "jwt":
 		factory = jwtauth.Factory
+	case "kubernetes":
+		factory = kubernetesFactory
 	default:
 		return fmt.Errorf("vaultfront: no factory for plugin %q", m.plugin)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/azureemu"
+	"github.com/vaultazure/vault-azure-csi-provider/test/vaultfront"
 )
 
 // Fixed identities of the world. GUIDs are made up.
@@ -118,7 +119,11 @@ func (w *World) seedMounts() error {
 			return fmt.Errorf("mounting %s: %w", m.path, err)
 		}
 	}
-	for _, a := range [][2]string{{"azure", "azure"}, {"jwt", "jwt"}, {"kubernetes", "jwt"}} {
+	kubernetes := "kubernetes" // the jwt plugin standing in for kubernetes auth
+	if w.opts.RealKubernetesAuth {
+		kubernetes = vaultfront.KubernetesPluginType
+	}
+	for _, a := range [][2]string{{"azure", "azure"}, {"jwt", "jwt"}, {"kubernetes", kubernetes}} {
 		if err := v.EnableAuth("", a[0], a[1]); err != nil {
 			return fmt.Errorf("enabling auth/%s: %w", a[0], err)
 		}

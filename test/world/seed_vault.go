@@ -76,13 +76,19 @@ func (w *World) seedJWTAuth() error {
 			"bound_subject": pod.Subject(), "token_policies": policy, "token_ttl": "1h",
 		}
 	}
-	return w.writeAll([]write{
+	writes := []write{
 		{"auth/jwt/config", cfg},
 		{"auth/jwt/role/shop-web", jwtRole(WebPod, "shop-web")},
-		{"auth/kubernetes/config", cfg},
-		{"auth/kubernetes/role/database", jwtRole(HashiCorpPod, "database")},
-		{"auth/kubernetes/role/shop-web", jwtRole(WebPod, "shop-web")},
-	})
+	}
+	if !w.opts.RealKubernetesAuth {
+		// The stand-in is configured like jwt; the real plugin needs the
+		// cluster's address, CA and a reviewer token, which its caller has.
+		writes = append(writes,
+			write{"auth/kubernetes/config", cfg},
+			write{"auth/kubernetes/role/database", jwtRole(HashiCorpPod, "database")},
+			write{"auth/kubernetes/role/shop-web", jwtRole(WebPod, "shop-web")})
+	}
+	return w.writeAll(writes)
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

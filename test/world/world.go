@@ -29,6 +29,7 @@ type World struct {
 	Azure   *azureemu.Emulator
 	Proxy   *tlsproxy.Proxy
 	Vault   *vaultfront.Server
+	opts    Options
 	closers []func() error
 }
 
@@ -36,12 +37,17 @@ type World struct {
 // anything in the process makes an HTTP request: it points the process's
 // HTTPS proxy and CA trust at the world (Go caches both on first use), so the
 // in-process Vault azure backend reaches the emulator and never real Azure.
-func Start() (w *World, err error) {
+func Start() (*World, error) {
+	return StartWith(Options{})
+}
+
+// StartWith is Start with options (see Options).
+func StartWith(opts Options) (w *World, err error) {
 	dir, err := os.MkdirTemp("", "vault-azure-world-")
 	if err != nil {
 		return nil, err
 	}
-	w = &World{Dir: dir}
+	w = &World{Dir: dir, opts: opts}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -53,7 +59,7 @@ func Start() (w *World, err error) {
 	if w.CAFile, err = w.CA.WriteCertFile(dir); err != nil {
 		return nil, fmt.Errorf("writing CA file: %w", err)
 	}
-	if w.Cluster, err = cluster.NewIssuer(ClusterIssuerURL); err != nil {
+	if w.Cluster, err = opts.clusterIssuer(); err != nil {
 		return nil, fmt.Errorf("cluster issuer: %w", err)
 	}
 	w.Azure, err = azureemu.New(azureemu.Config{TenantID: TenantID, CA: w.CA, ClusterIssuer: w.Cluster})
