@@ -13,6 +13,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // Manager logs in with the configured methods and caches Vault tokens per
@@ -28,7 +30,7 @@ type Manager struct {
 	onCache func(hit bool)
 	now     func() time.Time
 	group   singleflight.Group
-	retry   Backoff // logins
+	retry   retry.Backoff // logins
 	revoker *revoker
 	tokens  *tokenCache
 }
@@ -59,8 +61,8 @@ type Options struct {
 	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
 	OnCacheLookup func(hit bool)
 	// LoginRetry retries logins that got no answer or 429/502/503/504;
-	// nil: DefaultBackoff.
-	LoginRetry *Backoff
+	// nil: retry.Default.
+	LoginRetry *retry.Backoff
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
@@ -75,7 +77,7 @@ func NewManager(methods map[string]Method, opts Options) *Manager {
 	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, onCache: onCache, now: time.Now,
 		revoker: newRevoker()}
 	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
-	m.retry = DefaultBackoff
+	m.retry = retry.Default
 	if opts.LoginRetry != nil {
 		m.retry = *opts.LoginRetry
 	}
@@ -273,7 +275,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 	c.SetMaxRetries(0)
 	path := "auth/" + req.MountPath + "/login"
 	var secret *vault.Secret
-	err = m.retry.Do(ctx, func(err error) bool { return VaultRetryable(ctx, err) }, func(actx context.Context) error {
+	err = m.retry.Do(ctx, func(err error) bool { return retry.VaultRetryable(ctx, err) }, func(actx context.Context) error {
 		var werr error
 		secret, werr = c.Logical().WriteWithContext(actx, path, data)
 		return werr
@@ -297,7 +299,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 func explainLoginError(method Method, req *Request, principal, path string, data map[string]any, err error) error {
 	var re *vault.ResponseError
 	if !errors.As(err, &re) {
-		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, TLSHint(err.Error()))}
+		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, retry.TLSHint(err.Error()))}
 	}
 	msg := fmt.Sprintf("Vault refused the %s login for role %q at %s (HTTP %d: %s) as %s",
 		req.Method, req.Role, path, re.StatusCode, vaultMessage(re), principal)
@@ -340,13 +342,14 @@ func loginHint(method Method, req *Request, re *vault.ResponseError) string {
 	return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
 }
 
-// TLSHint points at the TLS parameters when a connection to Vault failed on TLS.
-func TLSHint(msg string) string {
-	switch {
-	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify"):
-		return " (Vault's certificate was not accepted: set vaultCACertPath, vaultCADirectory or vaultCAPem to its CA, and vaultTLSServerName to a name in the certificate)"
-	case strings.Contains(msg, "tls:") || strings.Contains(msg, "remote error"):
-		return " (the TLS handshake failed: if Vault requires a client certificate, set vaultTLSClientCertPath and vaultTLSClientKeyPath)"
+// withRetryNote appends how often cause's call was tried to the message of
+// err, an *Error that explains cause, unless it says so already.
+func withRetryNote(err, cause error) error {
+	note := retry.Note(cause)
+	var ae *Error
+	if note == "" || !errors.As(err, &ae) || strings.Contains(ae.Error(), note) {
+		return err
 	}
-	return ""
+	ae.Err = fmt.Errorf("%w%s", ae.Err, note)
+	return err
 }

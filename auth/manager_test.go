@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 func testRequest(addr string) *Request {
@@ -359,9 +361,9 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 				}
 				writeVaultError(w, tc.status, tc.errors...)
 			}
-			retry := &Backoff{Retries: 2, Base: time.Millisecond}
+			policy := &retry.Backoff{Retries: 2, Base: time.Millisecond}
 			m := NewManager(map[string]Method{MethodAzure: &explainingMethod{fakeMethod: fakeMethod{jwt: jwt}}, MethodKubernetes: &fakeMethod{jwt: jwt}},
-				Options{LoginRetry: retry})
+				Options{LoginRetry: policy})
 			req := testRequest(fv.srv.URL)
 			req.Method, req.MountPath, req.Role = tc.method, "azure", "app"
 
@@ -392,8 +394,8 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 			// Refusals are never retried (Azure verification failures are
 			// 500s); only "come back later" answers are, within the policy.
 			attempts := int32(1)
-			if RetryableStatus(tc.status) {
-				attempts += int32(retry.Retries)
+			if retry.RetryableStatus(tc.status) {
+				attempts += int32(policy.Retries)
 				if !strings.Contains(msg, "tried 3 times") {
 					t.Errorf("error does not say how often it tried:\n%s", msg)
 				}
@@ -419,7 +421,7 @@ func TestManagerLoginUnreachable(t *testing.T) {
 	if err := client.SetAddress(addr); err != nil {
 		t.Fatal(err)
 	}
-	m := newTestManager(&fakeMethod{}, Options{LoginRetry: &Backoff{Retries: 2, Base: 50 * time.Millisecond}}, nil)
+	m := newTestManager(&fakeMethod{}, Options{LoginRetry: &retry.Backoff{Retries: 2, Base: 50 * time.Millisecond}}, nil)
 	req := testRequest(addr)
 	req.MountPath = "azure"
 

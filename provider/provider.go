@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
@@ -45,8 +46,8 @@ type Config struct {
 	// VaultMaxConcurrency bounds the Vault reads in flight across all
 	// Mounts (default 32).
 	VaultMaxConcurrency int
-	// VaultRetry is the retry policy of Vault reads (default auth.DefaultBackoff).
-	VaultRetry *auth.Backoff
+	// VaultRetry is the retry policy of Vault reads (default retry.Default).
+	VaultRetry *retry.Backoff
 	// SecretCacheTTL keeps GET responses this long per (Vault token, path),
 	// so rotation polls of pods sharing an identity read each path at most
 	// once per TTL. 0 disables the cache; concurrent identical GETs are

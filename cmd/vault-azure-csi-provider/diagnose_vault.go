@@ -11,6 +11,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
@@ -27,7 +28,7 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 	h, err := c.Sys().HealthWithContext(ctx)
 	if err != nil {
 		d.r.fail(stepVault, err, explanation{
-			why: fmt.Sprintf("Vault at %s did not answer sys/health%s", addr, auth.TLSHint(err.Error())),
+			why: fmt.Sprintf("Vault at %s did not answer sys/health%s", addr, retry.TLSHint(err.Error())),
 			fix: "check vaultAddress (or --vault-addr), DNS and network policies between the provider and Vault"})
 		return false
 	}

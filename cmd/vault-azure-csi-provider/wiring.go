@@ -6,6 +6,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
@@ -51,11 +52,11 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		return nil, fmt.Errorf("configuring Azure identity: %w", err)
 	}
 	sa := serviceaccount.Method{}
-	retry := &auth.Backoff{Retries: max(o.vaultRetries, 0)}
+	vaultRetry := &retry.Backoff{Retries: max(o.vaultRetries, 0)}
 	manager := auth.NewManager(map[string]auth.Method{
 		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
 	}, auth.Options{DisableCache: o.disableCache, RenewTokens: o.renewTokens, MaxTokens: o.tokenCacheSize,
-		OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }, LoginRetry: retry})
+		OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }, LoginRetry: vaultRetry})
 	p, err := provider.New(provider.Config{
 		DefaultVaultAddress:   o.vaultAddr,
 		VaultTimeout:          o.vaultTimeout,
@@ -67,7 +68,7 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		RequireVaultTLS:       o.requireTLS,
 		VaultMaxConcurrency:   o.vaultMaxConc,
 		OnSecretCache:         func(hit bool) { m.CacheLookup("secret", hit) },
-		VaultRetry:            retry,
+		VaultRetry:            vaultRetry,
 		VersionKey:            versionKey,
 		MountCacheSize:        o.mountCacheSize,
 		DisableDynamicReuse:   !o.dynamicReuse,
