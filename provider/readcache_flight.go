@@ -31,15 +31,6 @@ func newFlightGroup() *flightGroup {
 	return &flightGroup{flights: map[string]*flight{}}
 }
 
-// do returns the result of fn for key, sharing one call of fn among
-// concurrent callers. shared reports that this caller joined a call that
-// another caller started.
-func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (*vault.Secret, error)) (s *vault.Secret, shared bool, err error) {
-	f, shared := g.join(ctx, key, fn)
-	s, err = g.wait(ctx, key, f)
-	return s, shared, err
-}
-
 // join registers the caller as a waiter of key's flight, starting one that
 // runs fn if none is running, and reports whether it joined another
 // caller's. The caller must then wait for it, or leave it.
@@ -96,11 +87,4 @@ func (g *flightGroup) leave(key string, f *flight) {
 	if g.flights[key] == f {
 		delete(g.flights, key)
 	}
-}
-
-// inFlight returns the number of shared calls running (for tests).
-func (g *flightGroup) inFlight() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.flights)
 }
