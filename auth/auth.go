@@ -119,7 +119,7 @@ func (r *Request) TokenFor(audience string) (string, error) {
 	if sub, _ := claims["sub"].(string); sub != want {
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
 			"the service-account token for audience %q has subject %q, not the pod's service account %q: the driver must pass the pod's own token (tokenRequests of the secrets-store.csi.k8s.io CSIDriver)",
-			audience, oneLine(sub), want)}
+			audience, OneLine(sub), want)}
 	}
 	return t.Token, nil
 }

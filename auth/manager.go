@@ -322,7 +322,7 @@ func vaultMessage(re *vault.ResponseError) string {
 	if len(msgs) == 0 {
 		return "no message"
 	}
-	return oneLine(fmt.Sprint(msgs))
+	return OneLine(fmt.Sprint(msgs))
 }
 
 func loginHint(method Method, req *Request, re *vault.ResponseError) string {

@@ -515,5 +515,5 @@ type explainingMethod struct {
 }
 
 func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string) string {
-	return "explained by the method: " + oneLine(vaultMessage)
+	return "explained by the method: " + OneLine(vaultMessage)
 }

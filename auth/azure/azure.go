@@ -5,6 +5,7 @@
 package azure
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -115,12 +116,12 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 					"use azureIdentity workload, or ask the cluster admin to add the namespace",
 				IdentityManaged, m.allowlistText(), req.Pod.Namespace))
 		}
-		return "managed:" + orDefault(a.ClientID, "system-assigned"), nil
+		return "managed:" + cmp.Or(a.ClientID, "system-assigned"), nil
 	case IdentityPodIdentity:
 		if req.Pod.Namespace == "" || req.Pod.Name == "" {
 			return "", configError("podIdentity needs the pod's name and namespace in the mount request: set podInfoOnMount: true on the CSIDriver")
 		}
-		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, orDefault(a.ClientID, "default")), nil
+		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, cmp.Or(a.ClientID, "default")), nil
 	}
 	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
 }
@@ -132,7 +133,7 @@ func (m *Method) Check(req *auth.Request) error {
 	if req.Azure.Identity != IdentityWorkload {
 		return nil
 	}
-	_, err := req.TokenFor(orDefault(req.Audience, DefaultWorkloadAudience))
+	_, err := req.TokenFor(cmp.Or(req.Audience, DefaultWorkloadAudience))
 	return err
 }
 
@@ -170,7 +171,7 @@ func (m *Method) LoginData(ctx context.Context, req *auth.Request) (map[string]a
 }
 
 func (m *Method) tenant(req *auth.Request) (string, error) {
-	if t := orDefault(req.Azure.TenantID, m.cfg.DefaultTenantID); t != "" {
+	if t := cmp.Or(req.Azure.TenantID, m.cfg.DefaultTenantID); t != "" {
 		return t, nil
 	}
 	return "", configError("workload identity needs a tenant: set the tenantID parameter, or start the provider with --azure-tenant-id")
@@ -209,13 +210,6 @@ func checkAudience(token, resource string) error {
 // turn back into the resource with its trailing slash.
 func scopeFor(resource string) string {
 	return resource + "/.default"
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func configError(msg string) error {

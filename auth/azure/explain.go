@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -47,9 +48,9 @@ func ExplainLogin(msg string, f LoginFacts) (Explanation, bool) {
 	}
 	switch {
 	case strings.Contains(msg, "issued by a different provider"):
-		tid := orDefault(f.TokenTenant, "<tenant>")
+		tid := cmp.Or(f.TokenTenant, "<tenant>")
 		return Explanation{
-			Why: fmt.Sprintf("the token's issuer is not the one Vault expects: auth/%s/config has another tenant_id than the token's tid %s (or the token is an Entra v2 token, which Vault's azure auth refuses)", f.MountPath, orDefault(f.TokenTenant, "(unknown)")),
+			Why: fmt.Sprintf("the token's issuer is not the one Vault expects: auth/%s/config has another tenant_id than the token's tid %s (or the token is an Entra v2 token, which Vault's azure auth refuses)", f.MountPath, cmp.Or(f.TokenTenant, "(unknown)")),
 			Fix: fmt.Sprintf("vault write auth/%s/config tenant_id=%s resource=%s", f.MountPath, tid, f.Resource),
 		}, true
 	case containsAny(msg, "subscription_id and resource_group_name are required", "subscription not authorized",

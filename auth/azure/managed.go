@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -28,7 +29,7 @@ func (m *Method) managedToken(ctx context.Context, req *auth.Request) (string, e
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(req.Azure.Resource)}, Claims: notBefore})
 	if err != nil {
 		return "", azureError(fmt.Sprintf("getting a token for %s from IMDS for the node's %s managed identity",
-			req.Azure.Resource, orDefault(req.Azure.ClientID, "system-assigned")), err)
+			req.Azure.Resource, cmp.Or(req.Azure.ClientID, "system-assigned")), err)
 	}
 	return tok.Token, nil
 }

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ import (
 // federated credential, so a removed one would go unnoticed until that
 // token expired. No credential is kept between logins.
 func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, error) {
-	aud := orDefault(req.Audience, DefaultWorkloadAudience)
+	aud := cmp.Or(req.Audience, DefaultWorkloadAudience)
 	assertion, err := req.TokenFor(aud)
 	if err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -143,7 +144,7 @@ func (d *diagnosis) describeParams() string {
 		if p.Azure.ClientID != "" {
 			parts = append(parts, "clientID "+p.Azure.ClientID)
 		}
-		if t := firstOf(p.Azure.TenantID, d.mo.tenantID); t != "" && p.Azure.Identity == params.IdentityWorkload {
+		if t := cmp.Or(p.Azure.TenantID, d.mo.tenantID); t != "" && p.Azure.Identity == params.IdentityWorkload {
 			parts = append(parts, "tenant "+t)
 		}
 		parts = append(parts, "azureResource "+p.Azure.Resource)
@@ -194,7 +195,7 @@ func (d *diagnosis) checkToken(context.Context) bool {
 		d.r.fail(stepToken, nil, explanation{
 			why: fmt.Sprintf("no token for audience %q was given (in the cluster, the driver passes one only if the CSIDriver's tokenRequests lists it)", aud),
 			fix: fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt, then pass --token-file %s=sa.jwt; in the cluster: add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver",
-				orText(d.prm.Pod.ServiceAccount, "SA"), d.prm.Pod.Namespace, aud, aud, aud)})
+				cmp.Or(d.prm.Pod.ServiceAccount, "SA"), d.prm.Pod.Namespace, aud, aud, aud)})
 		return false
 	}
 	claims, e, bad := checkTokenClaims(t, aud, d.prm.Pod)
@@ -214,7 +215,7 @@ func (d *diagnosis) checkToken(context.Context) bool {
 // checkTokenClaims checks that a service-account token is a JWT for aud and
 // the pod's service account, and not expired.
 func checkTokenClaims(t suppliedToken, aud string, pod params.Pod) (map[string]any, explanation, bool) {
-	create := fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt", orText(pod.ServiceAccount, "SA"), pod.Namespace, aud)
+	create := fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt", cmp.Or(pod.ServiceAccount, "SA"), pod.Namespace, aud)
 	claims, err := auth.Claims(t.token)
 	if err != nil {
 		return nil, explanation{why: fmt.Sprintf("%s is not a JWT (%v)", t.path, err), fix: create}, true
@@ -250,14 +251,3 @@ func audiences(v any) []string {
 	}
 	return nil
 }
-
-func firstOf(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func orText(v, def string) string { return firstOf(v, def) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ func (d *diagnosis) identityEndpoint() (name, url string, header http.Header) {
 	p := d.prm
 	switch p.Azure.Identity {
 	case params.IdentityWorkload:
-		tenant := firstOf(p.Azure.TenantID, d.mo.tenantID)
+		tenant := cmp.Or(p.Azure.TenantID, d.mo.tenantID)
 		return "Entra ID", strings.TrimSuffix(d.mo.authorityHost, "/") + "/" + tenant + "/.well-known/openid-configuration", nil
 	case params.IdentityManaged:
 		return "IMDS", strings.TrimSuffix(d.mo.imdsEndpoint, "/") + "/metadata/instance?api-version=2021-02-01", http.Header{"Metadata": {"true"}}
@@ -33,7 +34,7 @@ func (d *diagnosis) checkReachable(ctx context.Context) bool {
 		d.r.skip(stepReachable, d.prm.AuthMethod+" auth needs no Azure endpoint")
 		return true
 	}
-	if d.prm.Azure.Identity == params.IdentityWorkload && firstOf(d.prm.Azure.TenantID, d.mo.tenantID) == "" {
+	if d.prm.Azure.Identity == params.IdentityWorkload && cmp.Or(d.prm.Azure.TenantID, d.mo.tenantID) == "" {
 		d.r.fail(stepReachable, nil, explanation{why: "workload identity needs a tenant and none is set",
 			fix: "set tenantID in the SecretProviderClass or pass --azure-tenant-id (chart value azure.tenantID)"})
 		return false

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 	if h.Standby {
 		state = "standby (requests are forwarded)"
 	}
-	d.r.ok(stepVault, fmt.Sprintf("%s: version %s, initialized, unsealed, %s", addr, orText(h.Version, "unknown"), state))
+	d.r.ok(stepVault, fmt.Sprintf("%s: version %s, initialized, unsealed, %s", addr, cmp.Or(h.Version, "unknown"), state))
 	return true
 }
 
@@ -92,7 +93,7 @@ func (d *diagnosis) explainLogin(err error) explanation {
 	case p.AuthMethod != params.MethodAzure:
 		return d.explainServiceAccountLogin(msg, fmt.Sprintf("auth/%s/role/%s", p.AuthMountPath, p.RoleName))
 	}
-	facts := azure.LoginFacts{MountPath: p.AuthMountPath, Role: p.RoleName, Resource: orText(aud, p.Azure.Resource), TokenTenant: tid}
+	facts := azure.LoginFacts{MountPath: p.AuthMountPath, Role: p.RoleName, Resource: cmp.Or(aud, p.Azure.Resource), TokenTenant: tid}
 	if e, ok := azure.ExplainLogin(msg, facts); ok {
 		return explanation{why: e.Why, fix: e.Fix}
 	}

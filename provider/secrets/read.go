@@ -16,6 +16,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -221,13 +222,5 @@ func vaultError(method, path string, err error) *Error {
 		}
 		return &Error{Method: method, Path: path, Status: re.StatusCode, Message: msg, Err: err}
 	}
-	return &Error{Method: method, Path: path, Message: oneLine(err.Error()), Err: err}
-}
-
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
-	}
-	return s
+	return &Error{Method: method, Path: path, Message: auth.OneLine(err.Error()), Err: err}
 }
