@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ import (
 // re-verifies the identity at least once per token TTL (renewal instead is
 // opt-in: Options.RenewTokens). It is safe for concurrent use.
 type Manager struct {
-	methods map[string]Method
+	methods Methods
 	cache   bool
 	renew   bool
 	onCache func(hit bool)
@@ -66,7 +67,7 @@ type Options struct {
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
-func NewManager(methods map[string]Method, opts Options) *Manager {
+func NewManager(methods Methods, opts Options) *Manager {
 	onCache := opts.OnCacheLookup
 	if onCache == nil {
 		onCache = func(bool) {}
@@ -83,6 +84,9 @@ func NewManager(methods map[string]Method, opts Options) *Manager {
 	}
 	return m
 }
+
+// Methods returns the methods the manager logs in with.
+func (m *Manager) Methods() Methods { return m.methods }
 
 // Lease is a Vault token handed to one caller (one Mount).
 type Lease struct {
@@ -122,7 +126,7 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		}
 		return &Lease{Token: t.token, Fresh: true, Expires: t.expires}, nil
 	}
-	key := cacheKey(req, principal)
+	key := CacheKey(req, principal)
 	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
 		m.onCache(true)
 		return &Lease{Token: tok, Expires: exp, key: key}, nil
@@ -222,10 +226,36 @@ func (m *Manager) alive(ctx context.Context, t *cachedToken) bool {
 // Len returns the number of cached tokens (for metrics).
 func (m *Manager) Len() int { return m.tokens.len() }
 
-// cacheKey covers everything that changes who logs in, or where.
-func cacheKey(req *Request, principal string) string {
-	k, _ := json.Marshal([]any{req.VaultAddress, req.Connection, req.VaultNamespace, req.Method, req.MountPath,
-		req.Role, req.Audience, req.Azure, principal})
+// notInKey lists the Request fields that do not choose the token: every
+// other field, present or added later, is part of the cache key, so a new
+// field is never silently shared between identities.
+var notInKey = map[string]string{
+	"Pod":    "the principal names the identity the pod logs in as; other pods of it share its token",
+	"Tokens": "the pod's credentials, not its identity: a newer token of the same identity uses the same login",
+}
+
+// PodIdentityKey is CacheKey with the pod's service account in place of the
+// method's principal, for callers that key what a login obtained (the
+// provider's kept dynamic secrets) without the method at hand.
+func PodIdentityKey(req *Request) string {
+	return CacheKey(req, "serviceaccount:"+req.Pod.Namespace+"/"+req.Pod.ServiceAccount)
+}
+
+// CacheKey is the token cache key of req as principal: every field of req
+// but those in notInKey, and the principal.
+func CacheKey(req *Request, principal string) string {
+	v := reflect.ValueOf(*req)
+	fields := map[string]any{"principal": principal}
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; notInKey[name] == "" {
+			fields[name] = v.Field(i).Interface()
+		}
+	}
+	// json.Marshal sorts map keys, and marshals Params whatever its type.
+	k, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Sprintf("%#v", fields) // never one key for all
+	}
 	return string(k)
 }
 

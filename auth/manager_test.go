@@ -20,7 +20,7 @@ func testRequest(addr string) *Request {
 		MountPath:    "kubernetes",
 		Role:         "app",
 		Audience:     "vault",
-		Azure:        Azure{Identity: "workload", Resource: "https://management.azure.com/"},
+		Params:       fakeParams{Identity: "workload", Resource: "https://management.azure.com/"},
 		Pod:          Pod{Namespace: "shop", Name: "web-0", UID: "uid-1", ServiceAccount: "web"},
 	}
 }
@@ -60,8 +60,12 @@ func TestManagerCachesPerIdentity(t *testing.T) {
 		{"other Vault namespace", func(r *Request) { r.VaultNamespace = "team-b" }, false},
 		{"other Vault address", func(r *Request) { r.VaultAddress = "https://vault-2.example:8200" }, false},
 		{"other audience", func(r *Request) { r.Audience = "vault-2" }, false},
-		{"other azure resource", func(r *Request) { r.Azure.Resource = "api://vault" }, false},
-		{"other azure client", func(r *Request) { r.Azure.ClientID = "11111111-2222-3333-4444-555555555555" }, false},
+		{"other method parameter (azure resource)", func(r *Request) {
+			r.Params = fakeParams{Identity: "workload", Resource: "api://vault"}
+		}, false},
+		{"other method parameter (azure client)", func(r *Request) {
+			r.Params = fakeParams{Identity: "workload", ClientID: "11111111-2222-3333-4444-555555555555", Resource: "https://management.azure.com/"}
+		}, false},
 		{"other method", func(r *Request) { r.Method = MethodKubernetes }, false},
 	}
 	for _, tc := range tests {

@@ -33,6 +33,9 @@ type Authenticator interface {
 	// Refused reports a 403 at path ("GET secret/data/db") on the lease's
 	// token and whether asking for a token again may help.
 	Refused(ctx context.Context, lease *auth.Lease, path string) bool
+	// Methods are the auth methods it logs in with; each parses its own
+	// SecretProviderClass parameters.
+	Methods() auth.Methods
 }
 
 // Config configures a Provider.
@@ -189,10 +192,11 @@ type Result struct {
 	Versions []Version
 }
 
-// Mount handles one MountRequest's fields.
-func (p *Provider) Mount(ctx context.Context, attributes, targetPath, permission string) (*Result, error) {
+// Mount handles one MountRequest's fields. The target path is the driver's
+// business (it writes the files there); the provider only returns them.
+func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) (*Result, error) {
 	start := time.Now()
-	prm, err := params.Parse(attributes, targetPath, permission)
+	prm, err := params.Parse(attributes, permission, p.auth.Methods())
 	if err != nil {
 		return nil, err
 	}
@@ -325,11 +329,6 @@ func FileOverhead(name string) int { return 2*len(name) + fileFraming }
 // AuthRequest is the login request a Mount of prm makes against addr (the
 // troubleshooting command uses it to log in exactly as a Mount does).
 func AuthRequest(prm *params.Params, addr string) *auth.Request {
-	tokens := make(map[string]auth.ServiceAccountToken, len(prm.ServiceAccountTokens))
-	for aud, t := range prm.ServiceAccountTokens {
-		exp, _ := time.Parse(time.RFC3339, t.ExpirationTimestamp)
-		tokens[aud] = auth.ServiceAccountToken{Token: t.Token, Expires: exp}
-	}
 	conn, _ := json.Marshal(prm.TLS)
 	return &auth.Request{
 		VaultAddress:   addr,
@@ -339,10 +338,9 @@ func AuthRequest(prm *params.Params, addr string) *auth.Request {
 		MountPath:      prm.AuthMountPath,
 		Role:           prm.RoleName,
 		Audience:       prm.Audience,
-		Azure: auth.Azure{Identity: prm.Azure.Identity, ClientID: prm.Azure.ClientID, TenantID: prm.Azure.TenantID,
-			Resource: prm.Azure.Resource, VMMetadata: prm.Azure.VMMetadata},
-		Pod:    auth.Pod{Namespace: prm.Pod.Namespace, Name: prm.Pod.Name, UID: prm.Pod.UID, ServiceAccount: prm.Pod.ServiceAccount},
-		Tokens: tokens,
+		Params:         prm.MethodParams,
+		Pod:            prm.Pod,
+		Tokens:         prm.ServiceAccountTokens,
 	}
 }
 

@@ -87,10 +87,10 @@ func audienceMismatch(f LoginFacts, expected string, gotMatches [][]string) Expl
 // events, matched to the plugin's message.
 func (m *Method) ExplainRefusal(req *auth.Request, vaultMessage string) string {
 	tenant, _ := m.tenant(req)
-	e, ok := ExplainLogin(vaultMessage, LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: req.Azure.Resource, TokenTenant: tenant})
+	e, ok := ExplainLogin(vaultMessage, LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: paramsOf(req).Resource, TokenTenant: tenant})
 	if !ok {
 		return fmt.Sprintf("check that auth/%s/config has resource %q (must equal the token's aud exactly) and the tenant of the token, and that role %q lists the token's oid in bound_service_principal_ids",
-			req.MountPath, req.Azure.Resource, req.Role)
+			req.MountPath, paramsOf(req).Resource, req.Role)
 	}
 	return e.Why + "; fix: " + e.Fix
 }

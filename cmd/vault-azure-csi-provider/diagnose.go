@@ -11,6 +11,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -78,7 +79,7 @@ func (d *diagnosis) readSPC(context.Context) bool {
 }
 
 func (d *diagnosis) checkParams(context.Context) bool {
-	pod := params.Pod{Name: d.mo.podName, Namespace: d.mo.podNamespace, UID: d.mo.podUID, ServiceAccount: d.mo.serviceAccount}
+	pod := auth.Pod{Name: d.mo.podName, Namespace: d.mo.podNamespace, UID: d.mo.podUID, ServiceAccount: d.mo.serviceAccount}
 	if pod.Namespace == "" {
 		pod.Namespace = d.spc.Metadata.Namespace
 	}
@@ -91,7 +92,7 @@ func (d *diagnosis) checkParams(context.Context) bool {
 		d.attrs, err = attributes(d.spc, pod, tokens)
 	}
 	if err == nil {
-		d.prm, err = params.Parse(d.attrs, d.mo.out, "420")
+		d.prm, err = params.Parse(d.attrs, "420", d.w.manager.Methods())
 	}
 	if err != nil {
 		d.r.fail(stepParams, err, explanation{fix: "correct the parameter or flag named in the error"})
@@ -115,10 +116,10 @@ func (d *diagnosis) missingPodInfo() (explanation, bool) {
 			fix: "set vaultAddress in the SecretProviderClass or pass --vault-addr"}, true
 	case p.Pod.Namespace == "":
 		return explanation{why: "the pod's namespace is unknown", fix: "pass --pod-namespace (or set metadata.namespace in the SecretProviderClass)"}, true
-	case p.Pod.ServiceAccount == "" && (p.AuthMethod != params.MethodAzure || p.Azure.Identity == params.IdentityWorkload):
+	case p.Pod.ServiceAccount == "" && (p.AuthMethod != auth.MethodAzure || d.azureParams().Identity == azure.IdentityWorkload):
 		return explanation{why: fmt.Sprintf("%s logs in as the pod's service account, and none was given", describeMethod(p)),
 			fix: "pass --service-account (the pod's spec.serviceAccountName)"}, true
-	case p.AuthMethod == params.MethodAzure && p.Azure.Identity == params.IdentityPodIdentity && d.mo.podName == "":
+	case p.AuthMethod == auth.MethodAzure && d.azureParams().Identity == azure.IdentityPodIdentity && d.mo.podName == "":
 		return explanation{why: "aad-pod-identity's NMI finds the identity by the pod's name and namespace",
 			fix: "pass --pod-name with the name of a pod that has the AzureIdentityBinding's label"}, true
 	}
@@ -140,14 +141,14 @@ func (d *diagnosis) describeParams() string {
 	if p.VaultNamespace != "" {
 		parts = append(parts, "namespace "+p.VaultNamespace)
 	}
-	if p.AuthMethod == params.MethodAzure {
-		if p.Azure.ClientID != "" {
-			parts = append(parts, "clientID "+p.Azure.ClientID)
+	if a := d.azureParams(); p.AuthMethod == auth.MethodAzure {
+		if a.ClientID != "" {
+			parts = append(parts, "clientID "+a.ClientID)
 		}
-		if t := cmp.Or(p.Azure.TenantID, d.mo.tenantID); t != "" && p.Azure.Identity == params.IdentityWorkload {
+		if t := cmp.Or(a.TenantID, d.mo.tenantID); t != "" && a.Identity == azure.IdentityWorkload {
 			parts = append(parts, "tenant "+t)
 		}
-		parts = append(parts, "azureResource "+p.Azure.Resource)
+		parts = append(parts, "azureResource "+a.Resource)
 	}
 	parts = append(parts, fmt.Sprintf("pod %s/%s (service account %q)", p.Pod.Namespace, p.Pod.Name, p.Pod.ServiceAccount))
 	parts = append(parts, fmt.Sprintf("%d objects", len(p.Objects)))
@@ -155,33 +156,32 @@ func (d *diagnosis) describeParams() string {
 }
 
 func describeMethod(p *params.Params) string {
-	if p.AuthMethod != params.MethodAzure {
+	if p.AuthMethod != auth.MethodAzure {
 		return p.AuthMethod + " auth"
 	}
+	a, _ := p.MethodParams.(*azure.Params)
+	if a == nil {
+		a = &azure.Params{}
+	}
 	return map[string]string{
-		params.IdentityWorkload:    "azure auth with workload identity",
-		params.IdentityManaged:     "azure auth with the node's managed identity",
-		params.IdentityPodIdentity: "azure auth with aad-pod-identity",
-	}[p.Azure.Identity]
+		azure.IdentityWorkload:    "azure auth with workload identity",
+		azure.IdentityManaged:     "azure auth with the node's managed identity",
+		azure.IdentityPodIdentity: "azure auth with aad-pod-identity",
+	}[a.Identity]
+}
+
+// azureParams returns the Azure parameters of an azure login.
+func (d *diagnosis) azureParams() azure.Params {
+	if a, ok := d.prm.MethodParams.(*azure.Params); ok && a != nil {
+		return *a
+	}
+	return azure.Params{}
 }
 
 // tokenAudience is the audience of the service-account token the login
-// uses, or "" when the method uses none.
+// uses, or "" when the method uses none: the method's own answer.
 func (d *diagnosis) tokenAudience() string {
-	p := d.prm
-	switch {
-	case p.AuthMethod == params.MethodAzure && p.Azure.Identity != params.IdentityWorkload:
-		return ""
-	case p.Audience != "":
-		return p.Audience
-	case p.AuthMethod == params.MethodAzure:
-		return params.DefaultWorkloadAudience
-	case len(d.tokens) == 1:
-		for aud := range d.tokens {
-			return aud
-		}
-	}
-	return params.DefaultServiceAccountAud
+	return d.w.manager.Methods()[d.prm.AuthMethod].TokenAudience(provider.AuthRequest(d.prm, d.vaultAddress()))
 }
 
 func (d *diagnosis) checkToken(context.Context) bool {
@@ -214,7 +214,7 @@ func (d *diagnosis) checkToken(context.Context) bool {
 
 // checkTokenClaims checks that a service-account token is a JWT for aud and
 // the pod's service account, and not expired.
-func checkTokenClaims(t suppliedToken, aud string, pod params.Pod) (map[string]any, explanation, bool) {
+func checkTokenClaims(t suppliedToken, aud string, pod auth.Pod) (map[string]any, explanation, bool) {
 	create := fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt", cmp.Or(pod.ServiceAccount, "SA"), pod.Namespace, aud)
 	claims, err := auth.Claims(t.token)
 	if err != nil {

@@ -10,19 +10,19 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 )
 
 // identityEndpoint is the URL the Azure step depends on, for a reachability
 // check: Entra ID's discovery document for the tenant (which also proves the
 // tenant exists), IMDS, or aad-pod-identity's NMI.
 func (d *diagnosis) identityEndpoint() (name, url string, header http.Header) {
-	p := d.prm
-	switch p.Azure.Identity {
-	case params.IdentityWorkload:
-		tenant := cmp.Or(p.Azure.TenantID, d.mo.tenantID)
+	a := d.azureParams()
+	switch a.Identity {
+	case azure.IdentityWorkload:
+		tenant := cmp.Or(a.TenantID, d.mo.tenantID)
 		return "Entra ID", strings.TrimSuffix(d.mo.authorityHost, "/") + "/" + tenant + "/.well-known/openid-configuration", nil
-	case params.IdentityManaged:
+	case azure.IdentityManaged:
 		return "IMDS", strings.TrimSuffix(d.mo.imdsEndpoint, "/") + "/metadata/instance?api-version=2021-02-01", http.Header{"Metadata": {"true"}}
 	default:
 		return "aad-pod-identity NMI", d.mo.nmiEndpoint, nil
@@ -30,11 +30,11 @@ func (d *diagnosis) identityEndpoint() (name, url string, header http.Header) {
 }
 
 func (d *diagnosis) checkReachable(ctx context.Context) bool {
-	if d.prm.AuthMethod != params.MethodAzure {
+	if d.prm.AuthMethod != auth.MethodAzure {
 		d.r.skip(stepReachable, d.prm.AuthMethod+" auth needs no Azure endpoint")
 		return true
 	}
-	if d.prm.Azure.Identity == params.IdentityWorkload && cmp.Or(d.prm.Azure.TenantID, d.mo.tenantID) == "" {
+	if d.azureParams().Identity == azure.IdentityWorkload && cmp.Or(d.azureParams().TenantID, d.mo.tenantID) == "" {
 		d.r.fail(stepReachable, nil, explanation{why: "workload identity needs a tenant and none is set",
 			fix: "set tenantID in the SecretProviderClass or pass --azure-tenant-id (chart value azure.tenantID)"})
 		return false
@@ -44,10 +44,10 @@ func (d *diagnosis) checkReachable(ctx context.Context) bool {
 	if err != nil {
 		d.r.fail(stepReachable, err, explanation{
 			why: fmt.Sprintf("%s at %s did not answer", name, url),
-			fix: reachFix(d.prm.Azure.Identity)})
+			fix: reachFix(d.azureParams().Identity)})
 		return false
 	}
-	if d.prm.Azure.Identity == params.IdentityWorkload && status == http.StatusBadRequest {
+	if d.azureParams().Identity == azure.IdentityWorkload && status == http.StatusBadRequest {
 		d.r.fail(stepReachable, nil, explanation{
 			why: fmt.Sprintf("Entra ID answered HTTP 400 for the discovery document at %s: the tenant does not exist in this cloud", url),
 			fix: "set tenantID (or --azure-tenant-id) to your tenant: az account show --query tenantId -o tsv; for a sovereign cloud set --azure-authority-host"})
@@ -59,9 +59,9 @@ func (d *diagnosis) checkReachable(ctx context.Context) bool {
 
 func reachFix(identity string) string {
 	switch identity {
-	case params.IdentityWorkload:
+	case azure.IdentityWorkload:
 		return "allow egress from the provider pods to the authority host on 443 (through HTTPS_PROXY if you use one); for a sovereign cloud set --azure-authority-host"
-	case params.IdentityManaged:
+	case azure.IdentityManaged:
 		return "allow the provider pods to reach 169.254.169.254:80 (keep it in NO_PROXY; no network policy may block it)"
 	}
 	return "check that aad-pod-identity's NMI runs on the node and that --azure-nmi-endpoint points at it"
@@ -87,11 +87,11 @@ func probeHTTP(ctx context.Context, url string, header http.Header) (int, error)
 }
 
 func (d *diagnosis) checkAzureToken(ctx context.Context) bool {
-	if d.prm.AuthMethod != params.MethodAzure {
+	if d.prm.AuthMethod != auth.MethodAzure {
 		d.r.skip(stepAzure, d.prm.AuthMethod+" auth sends the service-account token itself")
 		return true
 	}
-	data, err := d.w.azure.LoginData(ctx, d.areq)
+	data, err := d.w.manager.Methods()[auth.MethodAzure].LoginData(ctx, d.areq)
 	if err != nil {
 		d.r.fail(stepAzure, err, d.explainAzure(err))
 		return false
@@ -118,11 +118,11 @@ func (d *diagnosis) explainAzure(err error) explanation {
 	case containsAny(msg, "AADSTS700211", "AADSTS700212", "AADSTS700213", "AADSTS70021:"):
 		return explanation{
 			why: fmt.Sprintf("the identity with clientID %s has no federated credential for issuer %q, subject %q and audience %q: either clientID names another identity, or the federated credential is missing or differs",
-				p.Azure.ClientID, iss, sub, aud),
+				d.azureParams().ClientID, iss, sub, aud),
 			fix: fmt.Sprintf("az identity federated-credential create -g <resource group> --identity-name <identity> --name %s-%s --issuer %s --subject %s --audiences %s\n(or set clientID to the identity that already has it: az identity show -g <rg> -n <identity> --query clientId)",
 				p.Pod.Namespace, p.Pod.ServiceAccount, iss, sub, aud)}
 	case strings.Contains(msg, "AADSTS700016"):
-		return explanation{why: fmt.Sprintf("no application or managed identity with clientID %s exists in the tenant", p.Azure.ClientID),
+		return explanation{why: fmt.Sprintf("no application or managed identity with clientID %s exists in the tenant", d.azureParams().ClientID),
 			fix: "set clientID to the managed identity's client ID (az identity show --query clientId), and tenantID to its tenant"}
 	case strings.Contains(msg, "AADSTS90002"):
 		return explanation{why: "Entra ID does not know the tenant", fix: "set tenantID (or --azure-tenant-id) to your tenant ID"}
@@ -138,7 +138,7 @@ func (d *diagnosis) explainAzure(err error) explanation {
 	}
 	var ae *auth.Error
 	if errors.As(err, &ae) && ae.Kind == auth.KindUnavailable {
-		return explanation{why: "the Azure identity endpoint did not answer in time or failed", fix: reachFix(p.Azure.Identity)}
+		return explanation{why: "the Azure identity endpoint did not answer in time or failed", fix: reachFix(d.azureParams().Identity)}
 	}
 	return explanation{why: "the Azure identity could not be turned into an access token"}
 }

@@ -90,10 +90,10 @@ func (d *diagnosis) explainLogin(err error) explanation {
 	case strings.Contains(msg, "no handler for route"):
 		return explanation{why: fmt.Sprintf("no auth method is enabled at auth/%s", p.AuthMountPath),
 			fix: fmt.Sprintf("vault auth enable -path=%s %s, or set vaultAuthMountPath", p.AuthMountPath, p.AuthMethod)}
-	case p.AuthMethod != params.MethodAzure:
+	case p.AuthMethod != auth.MethodAzure:
 		return d.explainServiceAccountLogin(msg, fmt.Sprintf("auth/%s/role/%s", p.AuthMountPath, p.RoleName))
 	}
-	facts := azure.LoginFacts{MountPath: p.AuthMountPath, Role: p.RoleName, Resource: cmp.Or(aud, p.Azure.Resource), TokenTenant: tid}
+	facts := azure.LoginFacts{MountPath: p.AuthMountPath, Role: p.RoleName, Resource: cmp.Or(aud, d.azureParams().Resource), TokenTenant: tid}
 	if e, ok := azure.ExplainLogin(msg, facts); ok {
 		return explanation{why: e.Why, fix: e.Fix}
 	}
