@@ -127,6 +127,12 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	}
 	key := cfg.VersionKey
 	if len(key) == 0 {
+		// Versions are public (anyone who can read the pod's
+		// SecretProviderClassPodStatus sees them), so the key must be
+		// secret: with a fixed one, a version would let its reader test
+		// guesses of the content offline. Without a persisted key
+		// (--version-key-file), a random one of this process: safe, at the
+		// price of every version changing when the provider restarts.
 		key = make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("creating the object-version key: %w", err)

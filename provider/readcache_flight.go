@@ -42,7 +42,11 @@ func (g *flightGroup) join(ctx context.Context, key string, fn func(context.Cont
 		return f, true
 	}
 	// The shared read outlives the caller that started it, but keeps its
-	// deadline so retries stop in time and errors explain themselves.
+	// deadline so retries stop in time and errors explain themselves. A
+	// caller that joins with more time left still gets that first deadline:
+	// the Mounts that share reads come from the driver with the same
+	// timeout, and a read that waited for the latest deadline of all its
+	// waiters would hold Vault slots (--vault-max-concurrency) longer.
 	fctx, cancel := shared.Context(ctx)
 	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 	g.flights[key] = f
