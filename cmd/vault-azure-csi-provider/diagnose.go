@@ -18,14 +18,13 @@ import (
 
 // Step titles, in order.
 const (
-	stepSPC       = "SecretProviderClass read"
-	stepParams    = "parameters valid"
-	stepToken     = "service-account token present and not expired"
-	stepReachable = "Azure identity endpoint reachable"
-	stepAzure     = "Azure token obtained"
-	stepVault     = "Vault reachable"
-	stepLogin     = "login accepted"
-	stepWrite     = "files written"
+	stepSPC    = "SecretProviderClass read"
+	stepParams = "parameters valid"
+	stepToken  = "service-account token present and not expired"
+	// Here the auth methods' own steps (auth.Diagnoser), in order.
+	stepVault = "Vault reachable"
+	stepLogin = "login accepted"
+	stepWrite = "files written"
 )
 
 // diagnosis runs the mount one step at a time and explains the first failure.
@@ -41,7 +40,8 @@ type diagnosis struct {
 	areq   *auth.Request
 	vault  *vault.Client
 	// saClaims are the claims of the service-account token used (if any);
-	// azClaims those of the Azure access token (azure auth only).
+	// azClaims those of the credential a method's own steps obtained (the
+	// Azure access token of azure auth).
 	saClaims map[string]any
 	azClaims map[string]any
 	// vaultToken is the Vault token of the login. Never printed.
@@ -51,10 +51,9 @@ type diagnosis struct {
 
 // run performs the steps in order and stops at the first failing one.
 func (d *diagnosis) run(ctx context.Context) bool {
-	steps := []func(context.Context) bool{
-		d.readSPC, d.checkParams, d.checkToken, d.checkReachable, d.checkAzureToken,
-		d.checkVault, d.checkLogin, d.mountObjects,
-	}
+	steps := []func(context.Context) bool{d.readSPC, d.checkParams, d.checkToken}
+	steps = append(steps, d.methodSteps()...)
+	steps = append(steps, d.checkVault, d.checkLogin, d.mountObjects)
 	for _, s := range steps {
 		if !s(ctx) {
 			return false
@@ -168,6 +167,38 @@ func describeMethod(p *params.Params) string {
 		azure.IdentityManaged:     "azure auth with the node's managed identity",
 		azure.IdentityPodIdentity: "azure auth with aad-pod-identity",
 	}[a.Identity]
+}
+
+// methodSteps are the steps of every method that has its own
+// (auth.Diagnoser), by method name: the login's method runs them; for
+// another method they are shown as skipped.
+func (d *diagnosis) methodSteps() []func(context.Context) bool {
+	var steps []func(context.Context) bool
+	ms := d.w.manager.Methods()
+	for _, name := range ms.Names() {
+		dg, ok := ms[name].(auth.Diagnoser)
+		if !ok {
+			continue
+		}
+		for _, st := range dg.DiagnosisSteps() {
+			steps = append(steps, func(ctx context.Context) bool {
+				if d.prm.AuthMethod != name {
+					d.r.skip(st.Title, d.prm.AuthMethod+" auth "+st.NotUsed)
+					return true
+				}
+				dd := &auth.Diagnosis{Request: d.areq, TokenClaims: d.saClaims, CredentialClaims: d.azClaims}
+				detail, f := st.Run(ctx, dd)
+				d.azClaims = dd.CredentialClaims
+				if f != nil {
+					d.r.fail(st.Title, f.Err, explanation{why: f.Why, fix: f.Fix})
+					return false
+				}
+				d.r.ok(st.Title, detail)
+				return true
+			})
+		}
+	}
+	return steps
 }
 
 // azureParams returns the Azure parameters of an azure login.

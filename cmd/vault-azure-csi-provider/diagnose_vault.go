@@ -161,3 +161,12 @@ func neededCapability(method string) string {
 	}
 	return `["create", "update"]`
 }
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
