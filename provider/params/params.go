@@ -133,7 +133,7 @@ func (p *Params) parseTLS(attrs map[string]string) error {
 		ClientCertPath: attrs["vaultTLSClientCertPath"],
 		ClientKeyPath:  attrs["vaultTLSClientKeyPath"],
 	}
-	skip, err := parseBool(attrs, "vaultSkipTLSVerify")
+	skip, err := auth.BoolParameter(attrs, "vaultSkipTLSVerify")
 	if err != nil {
 		return err
 	}
@@ -194,10 +194,6 @@ func oneOf(names []string) string {
 		return strings.Join(names, "")
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
-
-func parseBool(attrs map[string]string, name string) (bool, error) {
-	return auth.BoolParameter(attrs, name)
 }
 
 // short keeps user input in error messages readable.
