@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // Auth method names, as in the vaultAuthMethod parameter. Each is also the
@@ -162,7 +164,7 @@ func (r *Request) TokenFor(audience string) (string, error) {
 	if sub, _ := claims["sub"].(string); sub != want {
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
 			"the service-account token for audience %q has subject %q, not the pod's service account %q: the driver must pass the pod's own token (tokenRequests of the secrets-store.csi.k8s.io CSIDriver)",
-			audience, OneLine(sub), want)}
+			audience, retry.OneLine(sub), want)}
 	}
 	return t.Token, nil
 }

@@ -45,14 +45,3 @@ func Claims(token string) (map[string]any, error) {
 	}
 	return claims, nil
 }
-
-// OneLine joins s's lines and spaces and caps it at 600 bytes, for
-// messages that end up in a pod's events (which Kubernetes aggregates by
-// message, one line each).
-func OneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
-	}
-	return s
-}

@@ -352,7 +352,7 @@ func vaultMessage(re *vault.ResponseError) string {
 	if len(msgs) == 0 {
 		return "no message"
 	}
-	return OneLine(fmt.Sprint(msgs))
+	return retry.OneLine(fmt.Sprint(msgs))
 }
 
 func loginHint(method Method, req *Request, re *vault.ResponseError) string {

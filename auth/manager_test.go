@@ -519,5 +519,5 @@ type explainingMethod struct {
 }
 
 func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string) string {
-	return "explained by the method: " + OneLine(vaultMessage)
+	return "explained by the method: " + retry.OneLine(vaultMessage)
 }

@@ -2,9 +2,9 @@
 // again: capped exponential backoff with jitter bounded by the caller's
 // deadline (Backoff), which failures may pass (VaultRetryable), the
 // Retry-After a server asked for (AfterError, carried in the error the
-// Vault client's transport returns), and what a failed call's message says
-// about its retries and TLS. Vault logins (auth) and reads (provider/secrets)
-// share it; it knows nothing of either.
+// Vault client's transport returns), and how a failed call reads in a
+// message: its retries (Note), a TLS hint, one line (OneLine). Vault logins
+// (auth) and reads (provider/secrets) share it; it knows nothing of either.
 package retry
 
 import (
@@ -320,4 +320,15 @@ func TLSHint(msg string) string {
 		return " (the TLS handshake failed: if Vault requires a client certificate, set vaultTLSClientCertPath and vaultTLSClientKeyPath)"
 	}
 	return ""
+}
+
+// OneLine joins s's lines and spaces and caps it at 600 bytes, for
+// messages that end up in a pod's events (which Kubernetes aggregates by
+// message, one line each).
+func OneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
 }

@@ -334,3 +334,13 @@ func TestVaultRetryable(t *testing.T) {
 		}
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	if got := OneLine("1 error occurred:\n\t* bad\n\n"); got != "1 error occurred: * bad" {
+		t.Errorf("OneLine = %q", got)
+	}
+	long := strings.Repeat("x", 700)
+	if got := OneLine(long); len(got) != 600+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("OneLine did not cut at 600: %d bytes", len(got))
+	}
+}

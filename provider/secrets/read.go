@@ -16,7 +16,6 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -222,5 +221,5 @@ func vaultError(method, path string, err error) *Error {
 		}
 		return &Error{Method: method, Path: path, Status: re.StatusCode, Message: msg, Err: err}
 	}
-	return &Error{Method: method, Path: path, Message: auth.OneLine(err.Error()), Err: err}
+	return &Error{Method: method, Path: path, Message: retry.OneLine(err.Error()), Err: err}
 }
