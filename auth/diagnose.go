@@ -2,13 +2,21 @@ package auth
 
 import "context"
 
-// Diagnoser is implemented by methods whose login depends on more than
-// Vault and the pod's service-account token (the azure method: an identity
-// endpoint and an access token). The mount command runs its steps, in
-// order, after checking the service-account token and before Vault, and
-// stops at the first that fails.
+// Diagnoser is implemented by methods that help the mount command
+// (cmd/vault-azure-csi-provider) explain a failing mount.
 type Diagnoser interface {
+	// DiagnosisSteps are what the login depends on besides Vault and the
+	// pod's service-account token (azure: an identity endpoint and an
+	// access token; none for others). The command runs them, in order,
+	// after checking the service-account token and before Vault, and stops
+	// at the first that fails.
 	DiagnosisSteps() []DiagnosisStep
+	// Describe names the login, e.g. "azure auth with workload identity",
+	// and the parameters worth showing with it.
+	Describe(req *Request) (login string, parameters []string)
+	// ExplainLogin says why Vault refused the login with err, and how to
+	// fix it, from what d holds.
+	ExplainLogin(d *Diagnosis, err error) DiagnosisFailure
 }
 
 // DiagnosisStep is one check of a Diagnoser.

@@ -22,6 +22,51 @@ func (m *Method) DiagnosisSteps() []auth.DiagnosisStep {
 	}
 }
 
+// Describe names the identity and shows the parameters that choose it.
+func (m *Method) Describe(req *auth.Request) (string, []string) {
+	a := paramsOf(req)
+	login := map[string]string{
+		IdentityWorkload:    "azure auth with workload identity",
+		IdentityManaged:     "azure auth with the node's managed identity",
+		IdentityPodIdentity: "azure auth with aad-pod-identity",
+	}[a.Identity]
+	var parts []string
+	if a.ClientID != "" {
+		parts = append(parts, "clientID "+a.ClientID)
+	}
+	if t := cmp.Or(a.TenantID, m.cfg.DefaultTenantID); t != "" && a.Identity == IdentityWorkload {
+		parts = append(parts, "tenant "+t)
+	}
+	return login, append(parts, "azureResource "+a.Resource)
+}
+
+// ExplainLogin explains Vault's refusal from its message and the claims of
+// the Azure access token sent (ExplainLogin of a message), else points at
+// the trailing-slash trap.
+func (m *Method) ExplainLogin(d *auth.Diagnosis, err error) auth.DiagnosisFailure {
+	req := d.Request
+	aud, _ := d.CredentialClaims["aud"].(string)
+	tid, _ := d.CredentialClaims["tid"].(string)
+	facts := LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: cmp.Or(aud, paramsOf(req).Resource), TokenTenant: tid}
+	if e, ok := ExplainLogin(err.Error(), facts); ok {
+		return auth.DiagnosisFailure{Why: e.Why, Fix: e.Fix}
+	}
+	var ae *auth.Error
+	if errors.As(err, &ae) && ae.Kind == auth.KindUnavailable {
+		return auth.DiagnosisFailure{Why: "Vault did not answer the login", Fix: "check Vault's health and the network between the provider and Vault"}
+	}
+	// The trailing-slash trap: Vault's azure auth compares the token's aud
+	// with the resource in its config exactly.
+	other := strings.TrimSuffix(aud, "/")
+	if other == aud {
+		other = aud + "/"
+	}
+	return auth.DiagnosisFailure{
+		Why: fmt.Sprintf("Vault refused the token for audience %q: auth/%s/config's resource must equal the token's aud exactly, and a trailing slash counts (%q is not %q); otherwise the config's tenant_id differs from the token's tid",
+			aud, req.MountPath, aud, other),
+		Fix: fmt.Sprintf("vault read auth/%s/config, then set azureResource in the SecretProviderClass to exactly its resource (probably %q)", req.MountPath, other)}
+}
+
 // identityEndpoint is the URL the Azure step depends on, for a reachability
 // check: Entra ID's discovery document for the tenant (which also proves the
 // tenant exists), IMDS, or aad-pod-identity's NMI.

@@ -115,10 +115,10 @@ func (d *diagnosis) missingPodInfo() (explanation, bool) {
 			fix: "set vaultAddress in the SecretProviderClass or pass --vault-addr"}, true
 	case p.Pod.Namespace == "":
 		return explanation{why: "the pod's namespace is unknown", fix: "pass --pod-namespace (or set metadata.namespace in the SecretProviderClass)"}, true
-	case p.Pod.ServiceAccount == "" && (p.AuthMethod != auth.MethodAzure || d.azureParams().Identity == azure.IdentityWorkload):
-		return explanation{why: fmt.Sprintf("%s logs in as the pod's service account, and none was given", describeMethod(p)),
+	case p.Pod.ServiceAccount == "" && d.tokenAudience() != "":
+		return explanation{why: fmt.Sprintf("%s logs in as the pod's service account, and none was given", d.describeMethod()),
 			fix: "pass --service-account (the pod's spec.serviceAccountName)"}, true
-	case p.AuthMethod == auth.MethodAzure && d.azureParams().Identity == azure.IdentityPodIdentity && d.mo.podName == "":
+	case isPodIdentity(p) && d.mo.podName == "":
 		return explanation{why: "aad-pod-identity's NMI finds the identity by the pod's name and namespace",
 			fix: "pass --pod-name with the name of a pod that has the AzureIdentityBinding's label"}, true
 	}
@@ -134,39 +134,36 @@ func (d *diagnosis) vaultAddress() string {
 
 func (d *diagnosis) describeParams() string {
 	p := d.prm
-	parts := []string{describeMethod(p),
+	login, methodParts := d.describe()
+	parts := []string{login,
 		fmt.Sprintf("role %q at auth/%s", p.RoleName, p.AuthMountPath),
 		"Vault " + d.vaultAddress()}
 	if p.VaultNamespace != "" {
 		parts = append(parts, "namespace "+p.VaultNamespace)
 	}
-	if a := d.azureParams(); p.AuthMethod == auth.MethodAzure {
-		if a.ClientID != "" {
-			parts = append(parts, "clientID "+a.ClientID)
-		}
-		if t := cmp.Or(a.TenantID, d.mo.tenantID); t != "" && a.Identity == azure.IdentityWorkload {
-			parts = append(parts, "tenant "+t)
-		}
-		parts = append(parts, "azureResource "+a.Resource)
-	}
+	parts = append(parts, methodParts...)
 	parts = append(parts, fmt.Sprintf("pod %s/%s (service account %q)", p.Pod.Namespace, p.Pod.Name, p.Pod.ServiceAccount))
 	parts = append(parts, fmt.Sprintf("%d objects", len(p.Objects)))
 	return strings.Join(parts, ", ")
 }
 
-func describeMethod(p *params.Params) string {
-	if p.AuthMethod != auth.MethodAzure {
-		return p.AuthMethod + " auth"
+// method is the login's auth method.
+func (d *diagnosis) method() auth.Method { return d.w.manager.Methods()[d.prm.AuthMethod] }
+
+// authRequest is the login request of the mount.
+func (d *diagnosis) authRequest() *auth.Request { return provider.AuthRequest(d.prm, d.vaultAddress()) }
+
+// describe names the login and the method's parameters worth showing.
+func (d *diagnosis) describe() (string, []string) {
+	if dg, ok := d.method().(auth.Diagnoser); ok {
+		return dg.Describe(d.authRequest())
 	}
-	a, _ := p.MethodParams.(*azure.Params)
-	if a == nil {
-		a = &azure.Params{}
-	}
-	return map[string]string{
-		azure.IdentityWorkload:    "azure auth with workload identity",
-		azure.IdentityManaged:     "azure auth with the node's managed identity",
-		azure.IdentityPodIdentity: "azure auth with aad-pod-identity",
-	}[a.Identity]
+	return d.prm.AuthMethod + " auth", nil
+}
+
+func (d *diagnosis) describeMethod() string {
+	login, _ := d.describe()
+	return login
 }
 
 // methodSteps are the steps of every method that has its own
@@ -201,24 +198,23 @@ func (d *diagnosis) methodSteps() []func(context.Context) bool {
 	return steps
 }
 
-// azureParams returns the Azure parameters of an azure login.
-func (d *diagnosis) azureParams() azure.Params {
-	if a, ok := d.prm.MethodParams.(*azure.Params); ok && a != nil {
-		return *a
-	}
-	return azure.Params{}
+// isPodIdentity reports an azure login as aad-pod-identity, whose NMI
+// needs the pod's real name (the one flag only that identity needs).
+func isPodIdentity(p *params.Params) bool {
+	a, ok := p.MethodParams.(*azure.Params)
+	return ok && a != nil && a.Identity == azure.IdentityPodIdentity
 }
 
 // tokenAudience is the audience of the service-account token the login
 // uses, or "" when the method uses none: the method's own answer.
 func (d *diagnosis) tokenAudience() string {
-	return d.w.manager.Methods()[d.prm.AuthMethod].TokenAudience(provider.AuthRequest(d.prm, d.vaultAddress()))
+	return d.method().TokenAudience(d.authRequest())
 }
 
 func (d *diagnosis) checkToken(context.Context) bool {
 	aud := d.tokenAudience()
 	if aud == "" {
-		d.r.skip(stepToken, describeMethod(d.prm)+" uses no service-account token")
+		d.r.skip(stepToken, d.describeMethod()+" uses no service-account token")
 		return true
 	}
 	t, ok := d.tokens[aud]
