@@ -1,9 +1,13 @@
 // Package auth logs in to Vault as the identity of the pod whose volume is
 // being mounted, and caches the resulting Vault tokens per identity.
 //
-// Login methods (Azure identities, Kubernetes service-account tokens) live in
-// sub-packages and implement Method. This package has no gRPC dependency and
-// no Azure SDK dependency; the provider depends on it, never the reverse.
+// It owns what every login shares: the login Request, the Method interface
+// that each auth method implements (its SecretProviderClass parameters, its
+// principal, its credential check and its login body), the Manager with its
+// token cache, and the errors of logins. Methods live in sub-packages
+// (auth/azure, auth/serviceaccount) and are listed in auth/methods. This
+// package has no gRPC dependency and no Azure SDK dependency; the provider
+// depends on it, never the reverse.
 package auth
 
 import (
@@ -11,9 +15,12 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
-// Auth method names, as in the vaultAuthMethod parameter.
+// Auth method names, as in the vaultAuthMethod parameter. Each is also the
+// method's default mount path, as with vault auth enable.
 const (
 	MethodAzure      = "azure"
 	MethodKubernetes = "kubernetes"
@@ -23,8 +30,10 @@ const (
 // Pod identifies the pod that asked for the mount. The kubelet supplies these
 // values, so they can be trusted to name the caller.
 type Pod struct {
-	Namespace      string
-	Name           string
+	Namespace string
+	Name      string
+	// UID tells apart two pods of the same name over time: the provider
+	// keeps a pod's dynamic secrets under it (provider/keep.go).
 	UID            string
 	ServiceAccount string
 }
@@ -33,15 +42,6 @@ type Pod struct {
 type ServiceAccountToken struct {
 	Token   string
 	Expires time.Time // zero: unknown
-}
-
-// Azure selects the Azure identity.
-type Azure struct {
-	Identity   string // workload, managed or podIdentity
-	ClientID   string
-	TenantID   string
-	Resource   string
-	VMMetadata bool
 }
 
 // Request describes one login: where, as which role, and who.
@@ -56,14 +56,28 @@ type Request struct {
 	Role       string
 	// Audience of the service-account token to use; empty means the method's default.
 	Audience string
-	Azure    Azure
-	Pod      Pod
+	// Params are the method's own parameters, as its ParseParameters
+	// returned them (e.g. azure.Params); nil: the method has none.
+	Params any
+	Pod    Pod
 	// Tokens maps audience to the pod's service-account tokens.
 	Tokens map[string]ServiceAccountToken
 }
 
-// Method turns a Request into a Vault login body.
+// Method is one way of logging in to Vault. A new method is a package that
+// implements it plus one line in auth/methods' table.
 type Method interface {
+	// ParameterNames are the SecretProviderClass parameters the method owns.
+	// A SecretProviderClass without vaultAuthMethod that sets any of them
+	// selects the method.
+	ParameterNames() []string
+	// ParseParameters validates the method's own parameters in the
+	// SecretProviderClass's attributes and returns them, defaults filled
+	// in, for Request.Params. Errors are *ParameterError.
+	ParseParameters(attrs map[string]string) (any, error)
+	// TokenAudience is the audience of the pod's service-account token the
+	// login presents, or "" when it presents none.
+	TokenAudience(req *Request) string
 	// Principal names the identity that logs in, without any secret. It is
 	// part of the token cache key, and it refuses identities the pod may not use.
 	Principal(req *Request) (string, error)
@@ -75,6 +89,37 @@ type Method interface {
 	Check(req *Request) error
 	// LoginData returns the JSON body for POST auth/<mount>/login.
 	LoginData(ctx context.Context, req *Request) (map[string]any, error)
+}
+
+// Registration names a Method as the vaultAuthMethod parameter does.
+type Registration struct {
+	Name   string
+	Method Method
+}
+
+// Methods are the auth methods a provider offers, by name.
+type Methods map[string]Method
+
+// NewMethods returns the registered methods; a name registered twice is an error.
+func NewMethods(regs ...Registration) (Methods, error) {
+	ms := Methods{}
+	for _, r := range regs {
+		if _, dup := ms[r.Name]; dup || r.Method == nil {
+			return nil, fmt.Errorf("auth method %q registered twice or without a method", r.Name)
+		}
+		ms[r.Name] = r.Method
+	}
+	return ms, nil
+}
+
+// Names returns the method names, sorted.
+func (ms Methods) Names() []string {
+	names := make([]string, 0, len(ms))
+	for n := range ms {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // RefusalExplainer is implemented by methods that can say, from Vault's
@@ -119,7 +164,7 @@ func (r *Request) TokenFor(audience string) (string, error) {
 	if sub, _ := claims["sub"].(string); sub != want {
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
 			"the service-account token for audience %q has subject %q, not the pod's service account %q: the driver must pass the pod's own token (tokenRequests of the secrets-store.csi.k8s.io CSIDriver)",
-			audience, oneLine(sub), want)}
+			audience, retry.OneLine(sub), want)}
 	}
 	return t.Token, nil
 }

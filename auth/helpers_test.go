@@ -192,6 +192,21 @@ func (f *fakeMethod) Principal(req *Request) (string, error) {
 
 func (f *fakeMethod) Check(*Request) error { return f.checkErr }
 
+func (f *fakeMethod) ParameterNames() []string { return []string{"fakeResource"} }
+
+func (f *fakeMethod) ParseParameters(attrs map[string]string) (any, error) {
+	return fakeParams{Resource: attrs["fakeResource"]}, nil
+}
+
+func (f *fakeMethod) TokenAudience(req *Request) string { return req.Audience }
+
+// fakeParams are a method's own parameters, as azure.Params are.
+type fakeParams struct {
+	Identity string
+	ClientID string
+	Resource string
+}
+
 func (f *fakeMethod) LoginData(ctx context.Context, req *Request) (map[string]any, error) {
 	f.loginCalls.Add(1)
 	if f.block != nil {

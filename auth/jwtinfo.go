@@ -45,11 +45,3 @@ func Claims(token string) (map[string]any, error) {
 	}
 	return claims, nil
 }
-
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
-	}
-	return s
-}

@@ -104,13 +104,3 @@ func TestDescribeJWT(t *testing.T) {
 		})
 	}
 }
-
-func TestOneLine(t *testing.T) {
-	if got := oneLine("1 error occurred:\n\t* bad\n\n"); got != "1 error occurred: * bad" {
-		t.Errorf("oneLine = %q", got)
-	}
-	long := strings.Repeat("x", 700)
-	if got := oneLine(long); len(got) != 600+len("…") || !strings.HasSuffix(got, "…") {
-		t.Errorf("oneLine did not cut at 600: %d bytes", len(got))
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // Manager logs in with the configured methods and caches Vault tokens per
@@ -22,13 +25,13 @@ import (
 // re-verifies the identity at least once per token TTL (renewal instead is
 // opt-in: Options.RenewTokens). It is safe for concurrent use.
 type Manager struct {
-	methods map[string]Method
+	methods Methods
 	cache   bool
 	renew   bool
 	onCache func(hit bool)
 	now     func() time.Time
 	group   singleflight.Group
-	retry   Backoff // logins
+	retry   retry.Backoff // logins
 	revoker *revoker
 	tokens  *tokenCache
 }
@@ -59,12 +62,12 @@ type Options struct {
 	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
 	OnCacheLookup func(hit bool)
 	// LoginRetry retries logins that got no answer or 429/502/503/504;
-	// nil: DefaultBackoff.
-	LoginRetry *Backoff
+	// nil: retry.Default.
+	LoginRetry *retry.Backoff
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
-func NewManager(methods map[string]Method, opts Options) *Manager {
+func NewManager(methods Methods, opts Options) *Manager {
 	onCache := opts.OnCacheLookup
 	if onCache == nil {
 		onCache = func(bool) {}
@@ -75,12 +78,15 @@ func NewManager(methods map[string]Method, opts Options) *Manager {
 	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, onCache: onCache, now: time.Now,
 		revoker: newRevoker()}
 	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
-	m.retry = DefaultBackoff
+	m.retry = retry.Default
 	if opts.LoginRetry != nil {
 		m.retry = *opts.LoginRetry
 	}
 	return m
 }
+
+// Methods returns the methods the manager logs in with.
+func (m *Manager) Methods() Methods { return m.methods }
 
 // Lease is a Vault token handed to one caller (one Mount).
 type Lease struct {
@@ -120,7 +126,7 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		}
 		return &Lease{Token: t.token, Fresh: true, Expires: t.expires}, nil
 	}
-	key := cacheKey(req, principal)
+	key := CacheKey(req, principal)
 	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
 		m.onCache(true)
 		return &Lease{Token: tok, Expires: exp, key: key}, nil
@@ -220,10 +226,36 @@ func (m *Manager) alive(ctx context.Context, t *cachedToken) bool {
 // Len returns the number of cached tokens (for metrics).
 func (m *Manager) Len() int { return m.tokens.len() }
 
-// cacheKey covers everything that changes who logs in, or where.
-func cacheKey(req *Request, principal string) string {
-	k, _ := json.Marshal([]any{req.VaultAddress, req.Connection, req.VaultNamespace, req.Method, req.MountPath,
-		req.Role, req.Audience, req.Azure, principal})
+// notInKey lists the Request fields that do not choose the token: every
+// other field, present or added later, is part of the cache key, so a new
+// field is never silently shared between identities.
+var notInKey = map[string]string{
+	"Pod":    "the principal names the identity the pod logs in as; other pods of it share its token",
+	"Tokens": "the pod's credentials, not its identity: a newer token of the same identity uses the same login",
+}
+
+// PodIdentityKey is CacheKey with the pod's service account in place of the
+// method's principal, for callers that key what a login obtained (the
+// provider's kept dynamic secrets) without the method at hand.
+func PodIdentityKey(req *Request) string {
+	return CacheKey(req, "serviceaccount:"+req.Pod.Namespace+"/"+req.Pod.ServiceAccount)
+}
+
+// CacheKey is the token cache key of req as principal: every field of req
+// but those in notInKey, and the principal.
+func CacheKey(req *Request, principal string) string {
+	v := reflect.ValueOf(*req)
+	fields := map[string]any{"principal": principal}
+	for i := range v.NumField() {
+		if name := v.Type().Field(i).Name; notInKey[name] == "" {
+			fields[name] = v.Field(i).Interface()
+		}
+	}
+	// json.Marshal sorts map keys, and marshals Params whatever its type.
+	k, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Sprintf("%#v", fields) // never one key for all
+	}
 	return string(k)
 }
 
@@ -273,7 +305,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 	c.SetMaxRetries(0)
 	path := "auth/" + req.MountPath + "/login"
 	var secret *vault.Secret
-	err = m.retry.Do(ctx, func(err error) bool { return VaultRetryable(ctx, err) }, func(actx context.Context) error {
+	err = m.retry.Do(ctx, func(err error) bool { return retry.VaultRetryable(ctx, err) }, func(actx context.Context) error {
 		var werr error
 		secret, werr = c.Logical().WriteWithContext(actx, path, data)
 		return werr
@@ -297,7 +329,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 func explainLoginError(method Method, req *Request, principal, path string, data map[string]any, err error) error {
 	var re *vault.ResponseError
 	if !errors.As(err, &re) {
-		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, TLSHint(err.Error()))}
+		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, retry.TLSHint(err.Error()))}
 	}
 	msg := fmt.Sprintf("Vault refused the %s login for role %q at %s (HTTP %d: %s) as %s",
 		req.Method, req.Role, path, re.StatusCode, vaultMessage(re), principal)
@@ -320,7 +352,7 @@ func vaultMessage(re *vault.ResponseError) string {
 	if len(msgs) == 0 {
 		return "no message"
 	}
-	return oneLine(fmt.Sprint(msgs))
+	return retry.OneLine(fmt.Sprint(msgs))
 }
 
 func loginHint(method Method, req *Request, re *vault.ResponseError) string {
@@ -340,13 +372,14 @@ func loginHint(method Method, req *Request, re *vault.ResponseError) string {
 	return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
 }
 
-// TLSHint points at the TLS parameters when a connection to Vault failed on TLS.
-func TLSHint(msg string) string {
-	switch {
-	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify"):
-		return " (Vault's certificate was not accepted: set vaultCACertPath, vaultCADirectory or vaultCAPem to its CA, and vaultTLSServerName to a name in the certificate)"
-	case strings.Contains(msg, "tls:") || strings.Contains(msg, "remote error"):
-		return " (the TLS handshake failed: if Vault requires a client certificate, set vaultTLSClientCertPath and vaultTLSClientKeyPath)"
+// withRetryNote appends how often cause's call was tried to the message of
+// err, an *Error that explains cause, unless it says so already.
+func withRetryNote(err, cause error) error {
+	note := retry.Note(cause)
+	var ae *Error
+	if note == "" || !errors.As(err, &ae) || strings.Contains(ae.Error(), note) {
+		return err
 	}
-	return ""
+	ae.Err = fmt.Errorf("%w%s", ae.Err, note)
+	return err
 }

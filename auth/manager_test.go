@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 func testRequest(addr string) *Request {
@@ -18,7 +20,7 @@ func testRequest(addr string) *Request {
 		MountPath:    "kubernetes",
 		Role:         "app",
 		Audience:     "vault",
-		Azure:        Azure{Identity: "workload", Resource: "https://management.azure.com/"},
+		Params:       fakeParams{Identity: "workload", Resource: "https://management.azure.com/"},
 		Pod:          Pod{Namespace: "shop", Name: "web-0", UID: "uid-1", ServiceAccount: "web"},
 	}
 }
@@ -58,8 +60,12 @@ func TestManagerCachesPerIdentity(t *testing.T) {
 		{"other Vault namespace", func(r *Request) { r.VaultNamespace = "team-b" }, false},
 		{"other Vault address", func(r *Request) { r.VaultAddress = "https://vault-2.example:8200" }, false},
 		{"other audience", func(r *Request) { r.Audience = "vault-2" }, false},
-		{"other azure resource", func(r *Request) { r.Azure.Resource = "api://vault" }, false},
-		{"other azure client", func(r *Request) { r.Azure.ClientID = "11111111-2222-3333-4444-555555555555" }, false},
+		{"other method parameter (azure resource)", func(r *Request) {
+			r.Params = fakeParams{Identity: "workload", Resource: "api://vault"}
+		}, false},
+		{"other method parameter (azure client)", func(r *Request) {
+			r.Params = fakeParams{Identity: "workload", ClientID: "11111111-2222-3333-4444-555555555555", Resource: "https://management.azure.com/"}
+		}, false},
 		{"other method", func(r *Request) { r.Method = MethodKubernetes }, false},
 	}
 	for _, tc := range tests {
@@ -359,9 +365,9 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 				}
 				writeVaultError(w, tc.status, tc.errors...)
 			}
-			retry := &Backoff{Retries: 2, Base: time.Millisecond}
+			policy := &retry.Backoff{Retries: 2, Base: time.Millisecond}
 			m := NewManager(map[string]Method{MethodAzure: &explainingMethod{fakeMethod: fakeMethod{jwt: jwt}}, MethodKubernetes: &fakeMethod{jwt: jwt}},
-				Options{LoginRetry: retry})
+				Options{LoginRetry: policy})
 			req := testRequest(fv.srv.URL)
 			req.Method, req.MountPath, req.Role = tc.method, "azure", "app"
 
@@ -392,8 +398,8 @@ func TestManagerLoginErrorExplained(t *testing.T) {
 			// Refusals are never retried (Azure verification failures are
 			// 500s); only "come back later" answers are, within the policy.
 			attempts := int32(1)
-			if RetryableStatus(tc.status) {
-				attempts += int32(retry.Retries)
+			if retry.RetryableStatus(tc.status) {
+				attempts += int32(policy.Retries)
 				if !strings.Contains(msg, "tried 3 times") {
 					t.Errorf("error does not say how often it tried:\n%s", msg)
 				}
@@ -419,7 +425,7 @@ func TestManagerLoginUnreachable(t *testing.T) {
 	if err := client.SetAddress(addr); err != nil {
 		t.Fatal(err)
 	}
-	m := newTestManager(&fakeMethod{}, Options{LoginRetry: &Backoff{Retries: 2, Base: 50 * time.Millisecond}}, nil)
+	m := newTestManager(&fakeMethod{}, Options{LoginRetry: &retry.Backoff{Retries: 2, Base: 50 * time.Millisecond}}, nil)
 	req := testRequest(addr)
 	req.MountPath = "azure"
 
@@ -513,5 +519,5 @@ type explainingMethod struct {
 }
 
 func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string) string {
-	return "explained by the method: " + oneLine(vaultMessage)
+	return "explained by the method: " + retry.OneLine(vaultMessage)
 }

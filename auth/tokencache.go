@@ -139,7 +139,9 @@ func (c *tokenCache) classify(key, token, path string) (refusal, cachedToken) {
 }
 
 // drop removes token from the cache and revokes it, only if it is still
-// the one cached under key.
+// the one cached under key. Compare and delete: between the 403 that made
+// the caller suspect the token and this call, another caller may have
+// logged in again; its newer token, and the leases it created, must stay.
 func (c *tokenCache) drop(key, token string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

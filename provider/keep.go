@@ -1,8 +1,6 @@
 package provider
 
 import (
-	"encoding/json"
-
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
@@ -20,10 +18,8 @@ type holder struct {
 // holderOf describes the Mount of pod prm with areq's login and lease's token,
 // over the base client of its Vault address and TLS settings.
 func holderOf(prm *params.Params, areq *auth.Request, lease *auth.Lease, base dynamic.Owner) holder {
-	id, _ := json.Marshal([]any{areq.VaultAddress, areq.Connection, areq.VaultNamespace, areq.Method, areq.MountPath,
-		areq.Role, areq.Audience, areq.Azure, areq.Pod.Namespace, areq.Pod.ServiceAccount})
 	base.Token, base.Namespace, base.TokenExpires = lease.Token, prm.VaultNamespace, lease.Expires
-	return holder{pod: prm.Pod.UID, identity: string(id), owner: base}
+	return holder{pod: prm.Pod.UID, identity: auth.PodIdentityKey(areq), owner: base}
 }
 
 // dynamicKeys returns, per request, the key its dynamic secret is kept

@@ -33,9 +33,6 @@ func (l *limiter) acquire(ctx context.Context) error {
 // release returns a slot taken by acquire.
 func (l *limiter) release() { <-l.slots }
 
-// inUse returns the number of slots taken.
-func (l *limiter) inUse() int { return len(l.slots) }
-
 func (l *limiter) waitError(err error) error {
 	return fmt.Errorf("waiting for one of %s (%d): %w", l.what, cap(l.slots), err)
 }

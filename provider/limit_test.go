@@ -76,3 +76,6 @@ func TestLimiterWaitsForRelease(t *testing.T) {
 		t.Fatal("release did not let the waiter in")
 	}
 }
+
+// inUse returns the number of slots taken.
+func (l *limiter) inUse() int { return len(l.slots) }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
@@ -32,6 +33,9 @@ type Authenticator interface {
 	// Refused reports a 403 at path ("GET secret/data/db") on the lease's
 	// token and whether asking for a token again may help.
 	Refused(ctx context.Context, lease *auth.Lease, path string) bool
+	// Methods are the auth methods it logs in with; each parses its own
+	// SecretProviderClass parameters.
+	Methods() auth.Methods
 }
 
 // Config configures a Provider.
@@ -45,8 +49,8 @@ type Config struct {
 	// VaultMaxConcurrency bounds the Vault reads in flight across all
 	// Mounts (default 32).
 	VaultMaxConcurrency int
-	// VaultRetry is the retry policy of Vault reads (default auth.DefaultBackoff).
-	VaultRetry *auth.Backoff
+	// VaultRetry is the retry policy of Vault reads (default retry.Default).
+	VaultRetry *retry.Backoff
 	// SecretCacheTTL keeps GET responses this long per (Vault token, path),
 	// so rotation polls of pods sharing an identity read each path at most
 	// once per TTL. 0 disables the cache; concurrent identical GETs are
@@ -123,6 +127,12 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	}
 	key := cfg.VersionKey
 	if len(key) == 0 {
+		// Versions are public (anyone who can read the pod's
+		// SecretProviderClassPodStatus sees them), so the key must be
+		// secret: with a fixed one, a version would let its reader test
+		// guesses of the content offline. Without a persisted key
+		// (--version-key-file), a random one of this process: safe, at the
+		// price of every version changing when the provider restarts.
 		key = make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("creating the object-version key: %w", err)
@@ -188,10 +198,11 @@ type Result struct {
 	Versions []Version
 }
 
-// Mount handles one MountRequest's fields.
-func (p *Provider) Mount(ctx context.Context, attributes, targetPath, permission string) (*Result, error) {
+// Mount handles one MountRequest's fields. The target path is the driver's
+// business (it writes the files there); the provider only returns them.
+func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) (*Result, error) {
 	start := time.Now()
-	prm, err := params.Parse(attributes, targetPath, permission)
+	prm, err := params.Parse(attributes, permission, p.auth.Methods())
 	if err != nil {
 		return nil, err
 	}
@@ -324,11 +335,6 @@ func FileOverhead(name string) int { return 2*len(name) + fileFraming }
 // AuthRequest is the login request a Mount of prm makes against addr (the
 // troubleshooting command uses it to log in exactly as a Mount does).
 func AuthRequest(prm *params.Params, addr string) *auth.Request {
-	tokens := make(map[string]auth.ServiceAccountToken, len(prm.ServiceAccountTokens))
-	for aud, t := range prm.ServiceAccountTokens {
-		exp, _ := time.Parse(time.RFC3339, t.ExpirationTimestamp)
-		tokens[aud] = auth.ServiceAccountToken{Token: t.Token, Expires: exp}
-	}
 	conn, _ := json.Marshal(prm.TLS)
 	return &auth.Request{
 		VaultAddress:   addr,
@@ -338,10 +344,9 @@ func AuthRequest(prm *params.Params, addr string) *auth.Request {
 		MountPath:      prm.AuthMountPath,
 		Role:           prm.RoleName,
 		Audience:       prm.Audience,
-		Azure: auth.Azure{Identity: prm.Azure.Identity, ClientID: prm.Azure.ClientID, TenantID: prm.Azure.TenantID,
-			Resource: prm.Azure.Resource, VMMetadata: prm.Azure.VMMetadata},
-		Pod:    auth.Pod{Namespace: prm.Pod.Namespace, Name: prm.Pod.Name, UID: prm.Pod.UID, ServiceAccount: prm.Pod.ServiceAccount},
-		Tokens: tokens,
+		Params:         prm.MethodParams,
+		Pod:            prm.Pod,
+		Tokens:         prm.ServiceAccountTokens,
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/methods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -52,6 +54,9 @@ func (f *fakeAuth) Token(_ context.Context, c *vault.Client, req *auth.Request) 
 	}
 	return &auth.Lease{Token: f.cached}, nil
 }
+
+// Methods are the provider's real auth methods: they parse their parameters.
+func (f *fakeAuth) Methods() auth.Methods { return testMethods }
 
 func (f *fakeAuth) Refused(_ context.Context, l *auth.Lease, _ string) bool {
 	f.mu.Lock()
@@ -166,6 +171,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// testMethods are the provider's auth methods, as cmd wires them.
+var testMethods = func() auth.Methods {
+	ms, err := methods.New(methods.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return ms
+}()
 
 const saTokenExpiry = "2031-05-06T07:08:09Z"
 
@@ -625,9 +639,9 @@ func TestMountAuthRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := fa.reqs[0]
-		want := auth.Azure{Identity: "managed", ClientID: "11111111-2222-3333-4444-555555555555", TenantID: "contoso.onmicrosoft.com",
+		want := azure.Params{Identity: "managed", ClientID: "11111111-2222-3333-4444-555555555555", TenantID: "contoso.onmicrosoft.com",
 			Resource: "https://vault.example.com/", VMMetadata: true}
-		if r.Method != "azure" || r.MountPath != "azure" || r.Azure != want {
+		if got, ok := r.Params.(*azure.Params); r.Method != "azure" || r.MountPath != "azure" || !ok || *got != want {
 			t.Errorf("auth request = %+v, want azure at azure with %+v", r, want)
 		}
 	})

@@ -31,15 +31,6 @@ func newFlightGroup() *flightGroup {
 	return &flightGroup{flights: map[string]*flight{}}
 }
 
-// do returns the result of fn for key, sharing one call of fn among
-// concurrent callers. shared reports that this caller joined a call that
-// another caller started.
-func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (*vault.Secret, error)) (s *vault.Secret, shared bool, err error) {
-	f, shared := g.join(ctx, key, fn)
-	s, err = g.wait(ctx, key, f)
-	return s, shared, err
-}
-
 // join registers the caller as a waiter of key's flight, starting one that
 // runs fn if none is running, and reports whether it joined another
 // caller's. The caller must then wait for it, or leave it.
@@ -51,7 +42,11 @@ func (g *flightGroup) join(ctx context.Context, key string, fn func(context.Cont
 		return f, true
 	}
 	// The shared read outlives the caller that started it, but keeps its
-	// deadline so retries stop in time and errors explain themselves.
+	// deadline so retries stop in time and errors explain themselves. A
+	// caller that joins with more time left still gets that first deadline:
+	// the Mounts that share reads come from the driver with the same
+	// timeout, and a read that waited for the latest deadline of all its
+	// waiters would hold Vault slots (--vault-max-concurrency) longer.
 	fctx, cancel := shared.Context(ctx)
 	f := &flight{done: make(chan struct{}), waiters: 1, cancel: cancel}
 	g.flights[key] = f
@@ -96,11 +91,4 @@ func (g *flightGroup) leave(key string, f *flight) {
 	if g.flights[key] == f {
 		delete(g.flights, key)
 	}
-}
-
-// inFlight returns the number of shared calls running (for tests).
-func (g *flightGroup) inFlight() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.flights)
 }

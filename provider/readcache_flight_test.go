@@ -175,3 +175,19 @@ func TestFlightGroupStartsAfreshAfterAFlightEnds(t *testing.T) {
 		t.Errorf("%d reads for 3 keys", distinct.Load())
 	}
 }
+
+// do returns the result of fn for key, sharing one call of fn among
+// concurrent callers. shared reports that this caller joined a call that
+// another caller started.
+func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (*vault.Secret, error)) (s *vault.Secret, shared bool, err error) {
+	f, shared := g.join(ctx, key, fn)
+	s, err = g.wait(ctx, key, f)
+	return s, shared, err
+}
+
+// inFlight returns the number of shared calls running.
+func (g *flightGroup) inFlight() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.flights)
+}

@@ -111,6 +111,8 @@ func (podAuth) Token(_ context.Context, _ *vault.Client, req *auth.Request) (*au
 }
 func (podAuth) Refused(context.Context, *auth.Lease, string) bool { return false }
 
+func (podAuth) Methods() auth.Methods { return testMethods }
+
 const cacheObjects = `
 - {objectName: a, secretPath: secret/a, secretKey: value}
 - {objectName: b, secretPath: secret/b, secretKey: value}

@@ -5,6 +5,7 @@
 package azure
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -18,19 +19,11 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 )
 
-// Identity kinds, as in the azureIdentity parameter.
-const (
-	IdentityWorkload    = "workload"
-	IdentityManaged     = "managed"
-	IdentityPodIdentity = "podIdentity"
-)
-
 // Real Azure endpoints, the defaults.
 const (
-	DefaultIMDSEndpoint     = "http://169.254.169.254"
-	DefaultAuthorityHost    = "https://login.microsoftonline.com/"
-	DefaultNMIEndpoint      = "http://127.0.0.1:2579/host/token/"
-	DefaultWorkloadAudience = "api://AzureADTokenExchange"
+	DefaultIMDSEndpoint  = "http://169.254.169.254"
+	DefaultAuthorityHost = "https://login.microsoftonline.com/"
+	DefaultNMIEndpoint   = "http://127.0.0.1:2579/host/token/"
 )
 
 // Config holds the provider-wide Azure settings (from flags).
@@ -96,7 +89,7 @@ func New(cfg Config) (*Method, error) {
 // Principal names the Azure identity the pod logs in as, and enforces the
 // node-identity allowlist.
 func (m *Method) Principal(req *auth.Request) (string, error) {
-	a := req.Azure
+	a := paramsOf(req)
 	switch a.Identity {
 	case IdentityWorkload:
 		tenant, err := m.tenant(req)
@@ -115,12 +108,12 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 					"use azureIdentity workload, or ask the cluster admin to add the namespace",
 				IdentityManaged, m.allowlistText(), req.Pod.Namespace))
 		}
-		return "managed:" + orDefault(a.ClientID, "system-assigned"), nil
+		return "managed:" + cmp.Or(a.ClientID, "system-assigned"), nil
 	case IdentityPodIdentity:
 		if req.Pod.Namespace == "" || req.Pod.Name == "" {
 			return "", configError("podIdentity needs the pod's name and namespace in the mount request: set podInfoOnMount: true on the CSIDriver")
 		}
-		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, orDefault(a.ClientID, "default")), nil
+		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, cmp.Or(a.ClientID, "default")), nil
 	}
 	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
 }
@@ -129,10 +122,11 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 // workload identity the pod's service-account token (Request.TokenFor);
 // the node's and aad-pod-identity's identities need none from the driver.
 func (m *Method) Check(req *auth.Request) error {
-	if req.Azure.Identity != IdentityWorkload {
+	aud := m.TokenAudience(req)
+	if aud == "" {
 		return nil
 	}
-	_, err := req.TokenFor(orDefault(req.Audience, DefaultWorkloadAudience))
+	_, err := req.TokenFor(aud)
 	return err
 }
 
@@ -146,7 +140,8 @@ func (m *Method) LoginData(ctx context.Context, req *auth.Request) (map[string]a
 	defer cancel()
 	var token string
 	var err error
-	switch req.Azure.Identity {
+	a := paramsOf(req)
+	switch a.Identity {
 	case IdentityWorkload:
 		token, err = m.workloadToken(ctx, req)
 	case IdentityManaged:
@@ -157,11 +152,11 @@ func (m *Method) LoginData(ctx context.Context, req *auth.Request) (map[string]a
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAudience(token, req.Azure.Resource); err != nil {
+	if err := checkAudience(token, a.Resource); err != nil {
 		return nil, err
 	}
 	data := map[string]any{"role": req.Role, "jwt": token}
-	if req.Azure.VMMetadata {
+	if a.VMMetadata {
 		if err := m.vm.addTo(ctx, data); err != nil {
 			return nil, err
 		}
@@ -170,7 +165,7 @@ func (m *Method) LoginData(ctx context.Context, req *auth.Request) (map[string]a
 }
 
 func (m *Method) tenant(req *auth.Request) (string, error) {
-	if t := orDefault(req.Azure.TenantID, m.cfg.DefaultTenantID); t != "" {
+	if t := cmp.Or(paramsOf(req).TenantID, m.cfg.DefaultTenantID); t != "" {
 		return t, nil
 	}
 	return "", configError("workload identity needs a tenant: set the tenantID parameter, or start the provider with --azure-tenant-id")
@@ -209,13 +204,6 @@ func checkAudience(token, resource string) error {
 // turn back into the resource with its trailing slash.
 func scopeFor(resource string) string {
 	return resource + "/.default"
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 func configError(msg string) error {

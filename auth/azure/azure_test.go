@@ -24,30 +24,30 @@ func TestPrincipal(t *testing.T) {
 		wantErrHas []string
 	}{
 		// Node managed identity: only for allowlisted namespaces.
-		{name: "managed, allowlist empty", change: func(r *auth.Request) { r.Azure.Identity = IdentityManaged },
+		{name: "managed, allowlist empty", change: func(r *auth.Request) { az(r).Identity = IdentityManaged },
 			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces", "(now empty)", `namespace "shop" is not one`, "azureIdentity workload"}},
-		{name: "managed, namespace not listed", allow: []string{"kube-system", "infra"}, change: func(r *auth.Request) { r.Azure.Identity = IdentityManaged },
+		{name: "managed, namespace not listed", allow: []string{"kube-system", "infra"}, change: func(r *auth.Request) { az(r).Identity = IdentityManaged },
 			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces", "(now kube-system,infra)", `namespace "shop"`}},
-		{name: "managed, prefix of a listed namespace is not listed", allow: []string{"shopping"}, change: func(r *auth.Request) { r.Azure.Identity = IdentityManaged },
+		{name: "managed, prefix of a listed namespace is not listed", allow: []string{"shopping"}, change: func(r *auth.Request) { az(r).Identity = IdentityManaged },
 			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces"}},
 		{name: "managed, namespace listed, system-assigned", allow: []string{"infra", "shop"},
-			change: func(r *auth.Request) { r.Azure.Identity = IdentityManaged; r.Azure.ClientID = "" }, want: "managed:system-assigned"},
+			change: func(r *auth.Request) { az(r).Identity = IdentityManaged; az(r).ClientID = "" }, want: "managed:system-assigned"},
 		{name: "managed, namespace listed, user-assigned", allow: []string{"shop"},
-			change: func(r *auth.Request) { r.Azure.Identity = IdentityManaged }, want: "managed:" + clientID},
+			change: func(r *auth.Request) { az(r).Identity = IdentityManaged }, want: "managed:" + clientID},
 		{name: "managed, wildcard", allow: []string{"*"},
-			change: func(r *auth.Request) { r.Azure.Identity = IdentityManaged }, want: "managed:" + clientID},
+			change: func(r *auth.Request) { az(r).Identity = IdentityManaged }, want: "managed:" + clientID},
 		{name: "managed, wildcard but no namespace in the request", allow: []string{"*"},
-			change:   func(r *auth.Request) { r.Azure.Identity = IdentityManaged; r.Pod.Namespace = "" },
+			change:   func(r *auth.Request) { az(r).Identity = IdentityManaged; r.Pod.Namespace = "" },
 			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces"}},
 
 		// Workload identity: needs a tenant and the pod's service account.
 		{name: "workload, tenant from the SecretProviderClass", change: func(*auth.Request) {},
 			want: "workload:" + tenantID + "/" + clientID + " as shop/web"},
 		{name: "workload, tenant from the provider default", defTenant: "contoso.onmicrosoft.com",
-			change: func(r *auth.Request) { r.Azure.TenantID = "" }, want: "workload:contoso.onmicrosoft.com/" + clientID + " as shop/web"},
+			change: func(r *auth.Request) { az(r).TenantID = "" }, want: "workload:contoso.onmicrosoft.com/" + clientID + " as shop/web"},
 		{name: "workload, SecretProviderClass tenant wins", defTenant: "contoso.onmicrosoft.com",
 			change: func(*auth.Request) {}, want: "workload:" + tenantID + "/" + clientID + " as shop/web"},
-		{name: "workload, no tenant", change: func(r *auth.Request) { r.Azure.TenantID = "" },
+		{name: "workload, no tenant", change: func(r *auth.Request) { az(r).TenantID = "" },
 			wantKind: auth.KindConfig, wantErrHas: []string{"tenantID parameter", "--azure-tenant-id"}},
 		{name: "workload, no service account", change: func(r *auth.Request) { r.Pod.ServiceAccount = "" },
 			wantKind: auth.KindConfig, wantErrHas: []string{"podInfoOnMount"}},
@@ -57,14 +57,14 @@ func TestPrincipal(t *testing.T) {
 			want: "workload:" + tenantID + "/" + clientID + " as shop/web"},
 
 		// aad-pod-identity: per pod.
-		{name: "podIdentity", change: func(r *auth.Request) { r.Azure.Identity = IdentityPodIdentity },
+		{name: "podIdentity", change: func(r *auth.Request) { az(r).Identity = IdentityPodIdentity },
 			want: "podIdentity:shop/web-0:" + clientID},
-		{name: "podIdentity, no client id", change: func(r *auth.Request) { r.Azure.Identity = IdentityPodIdentity; r.Azure.ClientID = "" },
+		{name: "podIdentity, no client id", change: func(r *auth.Request) { az(r).Identity = IdentityPodIdentity; az(r).ClientID = "" },
 			want: "podIdentity:shop/web-0:default"},
-		{name: "podIdentity, no pod name", change: func(r *auth.Request) { r.Azure.Identity = IdentityPodIdentity; r.Pod.Name = "" },
+		{name: "podIdentity, no pod name", change: func(r *auth.Request) { az(r).Identity = IdentityPodIdentity; r.Pod.Name = "" },
 			wantKind: auth.KindConfig, wantErrHas: []string{"podInfoOnMount"}},
 
-		{name: "unknown identity", change: func(r *auth.Request) { r.Azure.Identity = "node" },
+		{name: "unknown identity", change: func(r *auth.Request) { az(r).Identity = "node" },
 			wantKind: auth.KindConfig, wantErrHas: []string{`"node" is not supported`}},
 	}
 	for _, tc := range tests {
@@ -130,11 +130,11 @@ func TestLoginDataFailsBeforeAnyNetworkCall(t *testing.T) {
 		{"workload with an expired token", func(r *auth.Request) {
 			r.Tokens = map[string]auth.ServiceAccountToken{"api://AzureADTokenExchange": {Token: "x", Expires: time.Now().Add(-time.Minute)}}
 		}, auth.KindCredential, []string{"expired", "requiresRepublish"}},
-		{"managed outside the allowlist", func(r *auth.Request) { r.Azure.Identity = IdentityManaged }, auth.KindConfig,
+		{"managed outside the allowlist", func(r *auth.Request) { az(r).Identity = IdentityManaged }, auth.KindConfig,
 			[]string{"--allow-node-identity-namespaces"}},
-		{"podIdentity without pod name", func(r *auth.Request) { r.Azure.Identity = IdentityPodIdentity; r.Pod.Name = "" }, auth.KindConfig,
+		{"podIdentity without pod name", func(r *auth.Request) { az(r).Identity = IdentityPodIdentity; r.Pod.Name = "" }, auth.KindConfig,
 			[]string{"podInfoOnMount"}},
-		{"unknown identity", func(r *auth.Request) { r.Azure.Identity = "msi" }, auth.KindConfig, []string{"not supported"}},
+		{"unknown identity", func(r *auth.Request) { az(r).Identity = "msi" }, auth.KindConfig, []string{"not supported"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -47,9 +48,9 @@ func ExplainLogin(msg string, f LoginFacts) (Explanation, bool) {
 	}
 	switch {
 	case strings.Contains(msg, "issued by a different provider"):
-		tid := orDefault(f.TokenTenant, "<tenant>")
+		tid := cmp.Or(f.TokenTenant, "<tenant>")
 		return Explanation{
-			Why: fmt.Sprintf("the token's issuer is not the one Vault expects: auth/%s/config has another tenant_id than the token's tid %s (or the token is an Entra v2 token, which Vault's azure auth refuses)", f.MountPath, orDefault(f.TokenTenant, "(unknown)")),
+			Why: fmt.Sprintf("the token's issuer is not the one Vault expects: auth/%s/config has another tenant_id than the token's tid %s (or the token is an Entra v2 token, which Vault's azure auth refuses)", f.MountPath, cmp.Or(f.TokenTenant, "(unknown)")),
 			Fix: fmt.Sprintf("vault write auth/%s/config tenant_id=%s resource=%s", f.MountPath, tid, f.Resource),
 		}, true
 	case containsAny(msg, "subscription_id and resource_group_name are required", "subscription not authorized",
@@ -86,10 +87,10 @@ func audienceMismatch(f LoginFacts, expected string, gotMatches [][]string) Expl
 // events, matched to the plugin's message.
 func (m *Method) ExplainRefusal(req *auth.Request, vaultMessage string) string {
 	tenant, _ := m.tenant(req)
-	e, ok := ExplainLogin(vaultMessage, LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: req.Azure.Resource, TokenTenant: tenant})
+	e, ok := ExplainLogin(vaultMessage, LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: paramsOf(req).Resource, TokenTenant: tenant})
 	if !ok {
 		return fmt.Sprintf("check that auth/%s/config has resource %q (must equal the token's aud exactly) and the tenant of the token, and that role %q lists the token's oid in bound_service_principal_ids",
-			req.MountPath, req.Azure.Resource, req.Role)
+			req.MountPath, paramsOf(req).Resource, req.Role)
 	}
 	return e.Why + "; fix: " + e.Fix
 }

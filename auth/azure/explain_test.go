@@ -53,7 +53,7 @@ func TestExplainRefusalFallsBackToTheGenericHint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &auth.Request{MountPath: "azure", Role: "shop-web", Azure: auth.Azure{Identity: IdentityWorkload, Resource: "https://management.azure.com/"}}
+	req := &auth.Request{MountPath: "azure", Role: "shop-web", Params: &Params{Identity: IdentityWorkload, Resource: "https://management.azure.com/"}}
 	got := m.ExplainRefusal(req, "something else")
 	for _, w := range []string{`resource "https://management.azure.com/"`, `role "shop-web"`, "bound_service_principal_ids"} {
 		if !strings.Contains(got, w) {

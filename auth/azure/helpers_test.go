@@ -101,7 +101,10 @@ func azureRequest(identity string) *auth.Request {
 		Method:       auth.MethodAzure,
 		MountPath:    "azure",
 		Role:         "web",
-		Azure:        auth.Azure{Identity: identity, ClientID: clientID, TenantID: tenantID, Resource: armAud},
+		Params:       &Params{Identity: identity, ClientID: clientID, TenantID: tenantID, Resource: armAud},
 		Pod:          auth.Pod{Namespace: "shop", Name: "web-0", UID: "uid-1", ServiceAccount: "web"},
 	}
 }
+
+// az returns req's Azure parameters, to change them.
+func az(req *auth.Request) *Params { return req.Params.(*Params) }

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -20,15 +21,15 @@ import (
 // claims are requested; the claims asked for are those of a token issued
 // from now on (Entra's form for that; IMDS does not receive them).
 func (m *Method) managedToken(ctx context.Context, req *auth.Request) (string, error) {
-	cred, err := m.managedCredential(req.Azure.ClientID)
+	cred, err := m.managedCredential(paramsOf(req).ClientID)
 	if err != nil {
 		return "", err
 	}
 	notBefore := fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(req.Azure.Resource)}, Claims: notBefore})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(paramsOf(req).Resource)}, Claims: notBefore})
 	if err != nil {
 		return "", azureError(fmt.Sprintf("getting a token for %s from IMDS for the node's %s managed identity",
-			req.Azure.Resource, orDefault(req.Azure.ClientID, "system-assigned")), err)
+			paramsOf(req).Resource, cmp.Or(paramsOf(req).ClientID, "system-assigned")), err)
 	}
 	return tok.Token, nil
 }

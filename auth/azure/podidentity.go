@@ -28,9 +28,9 @@ func (m *Method) podIdentityToken(ctx context.Context, req *auth.Request) (strin
 		return "", configError(fmt.Sprintf("NMI endpoint %q: %v", m.cfg.NMIEndpoint, err))
 	}
 	q := u.Query()
-	q.Set("resource", req.Azure.Resource)
-	if req.Azure.ClientID != "" {
-		q.Set("clientid", req.Azure.ClientID)
+	q.Set("resource", paramsOf(req).Resource)
+	if paramsOf(req).ClientID != "" {
+		q.Set("clientid", paramsOf(req).ClientID)
 	}
 	u.RawQuery = q.Encode()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

@@ -66,7 +66,7 @@ func TestPodIdentityLogin(t *testing.T) {
 			cfg.NMIEndpoint = nmi.srv.URL + "/host/token/"
 			m := mustNew(t, cfg)
 			req := azureRequest(IdentityPodIdentity)
-			req.Azure.ClientID, req.Azure.Resource = tc.clientID, tc.resource
+			az(req).ClientID, az(req).Resource = tc.clientID, tc.resource
 
 			data, err := m.LoginData(context.Background(), req)
 

@@ -22,8 +22,7 @@ import (
 // federated credential, so a removed one would go unnoticed until that
 // token expired. No credential is kept between logins.
 func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, error) {
-	aud := orDefault(req.Audience, DefaultWorkloadAudience)
-	assertion, err := req.TokenFor(aud)
+	assertion, err := req.TokenFor(m.TokenAudience(req))
 	if err != nil {
 		return "", err
 	}
@@ -35,10 +34,10 @@ func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, 
 	if err != nil {
 		return "", err
 	}
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(req.Azure.Resource)}})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(paramsOf(req).Resource)}})
 	if err != nil {
 		return "", azureError(fmt.Sprintf("exchanging the service-account token of %s/%s at Entra ID (tenant %s, clientID %s) for a token for %s",
-			req.Pod.Namespace, req.Pod.ServiceAccount, tenant, req.Azure.ClientID, req.Azure.Resource), err)
+			req.Pod.Namespace, req.Pod.ServiceAccount, tenant, paramsOf(req).ClientID, paramsOf(req).Resource), err)
 	}
 	return tok.Token, nil
 }
@@ -49,9 +48,9 @@ func (m *Method) workloadCredential(tenant string, req *auth.Request, assertion 
 		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: m.cfg.AuthorityHost}, Transport: m.azTrans},
 		DisableInstanceDiscovery: !isPublicAuthority(m.cfg.AuthorityHost),
 	}
-	cred, err := azidentity.NewClientAssertionCredential(tenant, req.Azure.ClientID, getAssertion, opts)
+	cred, err := azidentity.NewClientAssertionCredential(tenant, paramsOf(req).ClientID, getAssertion, opts)
 	if err != nil {
-		return nil, configError(fmt.Sprintf("creating the workload identity credential for tenant %q, clientID %q: %v", tenant, req.Azure.ClientID, err))
+		return nil, configError(fmt.Sprintf("creating the workload identity credential for tenant %q, clientID %q: %v", tenant, paramsOf(req).ClientID, err))
 	}
 	return cred, nil
 }

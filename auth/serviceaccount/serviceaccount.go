@@ -16,6 +16,27 @@ const DefaultAudience = "vault"
 // Method implements auth.Method for kubernetes and jwt auth.
 type Method struct{}
 
+// ParameterNames: the method has no parameters of its own (audience and
+// the mount path are every method's).
+func (Method) ParameterNames() []string { return nil }
+
+// ParseParameters: the method has no parameters of its own.
+func (Method) ParseParameters(map[string]string) (any, error) { return nil, nil }
+
+// TokenAudience picks the token audience: the SecretProviderClass's, else
+// the only token the driver supplied, else DefaultAudience.
+func (Method) TokenAudience(req *auth.Request) string {
+	if req.Audience != "" {
+		return req.Audience
+	}
+	if len(req.Tokens) == 1 {
+		for aud := range req.Tokens {
+			return aud
+		}
+	}
+	return DefaultAudience
+}
+
 // Principal names the pod's service account.
 func (Method) Principal(req *auth.Request) (string, error) {
 	if req.Pod.Namespace == "" || req.Pod.ServiceAccount == "" {
@@ -52,20 +73,11 @@ func (Method) LoginData(_ context.Context, req *auth.Request) (map[string]any, e
 	return map[string]any{"role": req.Role, "jwt": token}, nil
 }
 
-// audience picks the token audience: the SecretProviderClass's, else the only
-// token the driver supplied, else DefaultAudience.
+// audience is TokenAudience, or an error when the driver supplied no token.
 func audience(req *auth.Request) (string, error) {
-	if req.Audience != "" {
-		return req.Audience, nil
-	}
-	if len(req.Tokens) == 1 {
-		for aud := range req.Tokens {
-			return aud, nil
-		}
-	}
-	if len(req.Tokens) == 0 {
+	if req.Audience == "" && len(req.Tokens) == 0 {
 		return "", &auth.Error{Kind: auth.KindCredential, Err: fmt.Errorf(
 			"the driver supplied no service-account token: add tokenRequests (e.g. {audience: %q}) to the secrets-store.csi.k8s.io CSIDriver and set the audience parameter to match", DefaultAudience)}
 	}
-	return DefaultAudience, nil
+	return Method{}.TokenAudience(req), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -10,20 +11,20 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
 // Step titles, in order.
 const (
-	stepSPC       = "SecretProviderClass read"
-	stepParams    = "parameters valid"
-	stepToken     = "service-account token present and not expired"
-	stepReachable = "Azure identity endpoint reachable"
-	stepAzure     = "Azure token obtained"
-	stepVault     = "Vault reachable"
-	stepLogin     = "login accepted"
-	stepWrite     = "files written"
+	stepSPC    = "SecretProviderClass read"
+	stepParams = "parameters valid"
+	stepToken  = "service-account token present and not expired"
+	// Here the auth methods' own steps (auth.Diagnoser), in order.
+	stepVault = "Vault reachable"
+	stepLogin = "login accepted"
+	stepWrite = "files written"
 )
 
 // diagnosis runs the mount one step at a time and explains the first failure.
@@ -39,7 +40,8 @@ type diagnosis struct {
 	areq   *auth.Request
 	vault  *vault.Client
 	// saClaims are the claims of the service-account token used (if any);
-	// azClaims those of the Azure access token (azure auth only).
+	// azClaims those of the credential a method's own steps obtained (the
+	// Azure access token of azure auth).
 	saClaims map[string]any
 	azClaims map[string]any
 	// vaultToken is the Vault token of the login. Never printed.
@@ -49,10 +51,9 @@ type diagnosis struct {
 
 // run performs the steps in order and stops at the first failing one.
 func (d *diagnosis) run(ctx context.Context) bool {
-	steps := []func(context.Context) bool{
-		d.readSPC, d.checkParams, d.checkToken, d.checkReachable, d.checkAzureToken,
-		d.checkVault, d.checkLogin, d.mountObjects,
-	}
+	steps := []func(context.Context) bool{d.readSPC, d.checkParams, d.checkToken}
+	steps = append(steps, d.methodSteps()...)
+	steps = append(steps, d.checkVault, d.checkLogin, d.mountObjects)
 	for _, s := range steps {
 		if !s(ctx) {
 			return false
@@ -77,7 +78,7 @@ func (d *diagnosis) readSPC(context.Context) bool {
 }
 
 func (d *diagnosis) checkParams(context.Context) bool {
-	pod := params.Pod{Name: d.mo.podName, Namespace: d.mo.podNamespace, UID: d.mo.podUID, ServiceAccount: d.mo.serviceAccount}
+	pod := auth.Pod{Name: d.mo.podName, Namespace: d.mo.podNamespace, UID: d.mo.podUID, ServiceAccount: d.mo.serviceAccount}
 	if pod.Namespace == "" {
 		pod.Namespace = d.spc.Metadata.Namespace
 	}
@@ -90,7 +91,7 @@ func (d *diagnosis) checkParams(context.Context) bool {
 		d.attrs, err = attributes(d.spc, pod, tokens)
 	}
 	if err == nil {
-		d.prm, err = params.Parse(d.attrs, d.mo.out, "420")
+		d.prm, err = params.Parse(d.attrs, "420", d.w.manager.Methods())
 	}
 	if err != nil {
 		d.r.fail(stepParams, err, explanation{fix: "correct the parameter or flag named in the error"})
@@ -114,10 +115,10 @@ func (d *diagnosis) missingPodInfo() (explanation, bool) {
 			fix: "set vaultAddress in the SecretProviderClass or pass --vault-addr"}, true
 	case p.Pod.Namespace == "":
 		return explanation{why: "the pod's namespace is unknown", fix: "pass --pod-namespace (or set metadata.namespace in the SecretProviderClass)"}, true
-	case p.Pod.ServiceAccount == "" && (p.AuthMethod != params.MethodAzure || p.Azure.Identity == params.IdentityWorkload):
-		return explanation{why: fmt.Sprintf("%s logs in as the pod's service account, and none was given", describeMethod(p)),
+	case p.Pod.ServiceAccount == "" && d.tokenAudience() != "":
+		return explanation{why: fmt.Sprintf("%s logs in as the pod's service account, and none was given", d.describeMethod()),
 			fix: "pass --service-account (the pod's spec.serviceAccountName)"}, true
-	case p.AuthMethod == params.MethodAzure && p.Azure.Identity == params.IdentityPodIdentity && d.mo.podName == "":
+	case isPodIdentity(p) && d.mo.podName == "":
 		return explanation{why: "aad-pod-identity's NMI finds the identity by the pod's name and namespace",
 			fix: "pass --pod-name with the name of a pod that has the AzureIdentityBinding's label"}, true
 	}
@@ -133,60 +134,87 @@ func (d *diagnosis) vaultAddress() string {
 
 func (d *diagnosis) describeParams() string {
 	p := d.prm
-	parts := []string{describeMethod(p),
+	login, methodParts := d.describe()
+	parts := []string{login,
 		fmt.Sprintf("role %q at auth/%s", p.RoleName, p.AuthMountPath),
 		"Vault " + d.vaultAddress()}
 	if p.VaultNamespace != "" {
 		parts = append(parts, "namespace "+p.VaultNamespace)
 	}
-	if p.AuthMethod == params.MethodAzure {
-		if p.Azure.ClientID != "" {
-			parts = append(parts, "clientID "+p.Azure.ClientID)
-		}
-		if t := firstOf(p.Azure.TenantID, d.mo.tenantID); t != "" && p.Azure.Identity == params.IdentityWorkload {
-			parts = append(parts, "tenant "+t)
-		}
-		parts = append(parts, "azureResource "+p.Azure.Resource)
-	}
+	parts = append(parts, methodParts...)
 	parts = append(parts, fmt.Sprintf("pod %s/%s (service account %q)", p.Pod.Namespace, p.Pod.Name, p.Pod.ServiceAccount))
 	parts = append(parts, fmt.Sprintf("%d objects", len(p.Objects)))
 	return strings.Join(parts, ", ")
 }
 
-func describeMethod(p *params.Params) string {
-	if p.AuthMethod != params.MethodAzure {
-		return p.AuthMethod + " auth"
+// method is the login's auth method.
+func (d *diagnosis) method() auth.Method { return d.w.manager.Methods()[d.prm.AuthMethod] }
+
+// authRequest is the login request of the mount.
+func (d *diagnosis) authRequest() *auth.Request { return provider.AuthRequest(d.prm, d.vaultAddress()) }
+
+// describe names the login and the method's parameters worth showing.
+func (d *diagnosis) describe() (string, []string) {
+	if dg, ok := d.method().(auth.Diagnoser); ok {
+		return dg.Describe(d.authRequest())
 	}
-	return map[string]string{
-		params.IdentityWorkload:    "azure auth with workload identity",
-		params.IdentityManaged:     "azure auth with the node's managed identity",
-		params.IdentityPodIdentity: "azure auth with aad-pod-identity",
-	}[p.Azure.Identity]
+	return d.prm.AuthMethod + " auth", nil
+}
+
+func (d *diagnosis) describeMethod() string {
+	login, _ := d.describe()
+	return login
+}
+
+// methodSteps are the steps of every method that has its own
+// (auth.Diagnoser), by method name: the login's method runs them; for
+// another method they are shown as skipped.
+func (d *diagnosis) methodSteps() []func(context.Context) bool {
+	var steps []func(context.Context) bool
+	ms := d.w.manager.Methods()
+	for _, name := range ms.Names() {
+		dg, ok := ms[name].(auth.Diagnoser)
+		if !ok {
+			continue
+		}
+		for _, st := range dg.DiagnosisSteps() {
+			steps = append(steps, func(ctx context.Context) bool {
+				if d.prm.AuthMethod != name {
+					d.r.skip(st.Title, d.prm.AuthMethod+" auth "+st.NotUsed)
+					return true
+				}
+				dd := &auth.Diagnosis{Request: d.areq, TokenClaims: d.saClaims, CredentialClaims: d.azClaims}
+				detail, f := st.Run(ctx, dd)
+				d.azClaims = dd.CredentialClaims
+				if f != nil {
+					d.r.fail(st.Title, f.Err, explanation{why: f.Why, fix: f.Fix})
+					return false
+				}
+				d.r.ok(st.Title, detail)
+				return true
+			})
+		}
+	}
+	return steps
+}
+
+// isPodIdentity reports an azure login as aad-pod-identity, whose NMI
+// needs the pod's real name (the one flag only that identity needs).
+func isPodIdentity(p *params.Params) bool {
+	a, ok := p.MethodParams.(*azure.Params)
+	return ok && a != nil && a.Identity == azure.IdentityPodIdentity
 }
 
 // tokenAudience is the audience of the service-account token the login
-// uses, or "" when the method uses none.
+// uses, or "" when the method uses none: the method's own answer.
 func (d *diagnosis) tokenAudience() string {
-	p := d.prm
-	switch {
-	case p.AuthMethod == params.MethodAzure && p.Azure.Identity != params.IdentityWorkload:
-		return ""
-	case p.Audience != "":
-		return p.Audience
-	case p.AuthMethod == params.MethodAzure:
-		return params.DefaultWorkloadAudience
-	case len(d.tokens) == 1:
-		for aud := range d.tokens {
-			return aud
-		}
-	}
-	return params.DefaultServiceAccountAud
+	return d.method().TokenAudience(d.authRequest())
 }
 
 func (d *diagnosis) checkToken(context.Context) bool {
 	aud := d.tokenAudience()
 	if aud == "" {
-		d.r.skip(stepToken, describeMethod(d.prm)+" uses no service-account token")
+		d.r.skip(stepToken, d.describeMethod()+" uses no service-account token")
 		return true
 	}
 	t, ok := d.tokens[aud]
@@ -194,7 +222,7 @@ func (d *diagnosis) checkToken(context.Context) bool {
 		d.r.fail(stepToken, nil, explanation{
 			why: fmt.Sprintf("no token for audience %q was given (in the cluster, the driver passes one only if the CSIDriver's tokenRequests lists it)", aud),
 			fix: fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt, then pass --token-file %s=sa.jwt; in the cluster: add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver",
-				orText(d.prm.Pod.ServiceAccount, "SA"), d.prm.Pod.Namespace, aud, aud, aud)})
+				cmp.Or(d.prm.Pod.ServiceAccount, "SA"), d.prm.Pod.Namespace, aud, aud, aud)})
 		return false
 	}
 	claims, e, bad := checkTokenClaims(t, aud, d.prm.Pod)
@@ -213,8 +241,8 @@ func (d *diagnosis) checkToken(context.Context) bool {
 
 // checkTokenClaims checks that a service-account token is a JWT for aud and
 // the pod's service account, and not expired.
-func checkTokenClaims(t suppliedToken, aud string, pod params.Pod) (map[string]any, explanation, bool) {
-	create := fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt", orText(pod.ServiceAccount, "SA"), pod.Namespace, aud)
+func checkTokenClaims(t suppliedToken, aud string, pod auth.Pod) (map[string]any, explanation, bool) {
+	create := fmt.Sprintf("kubectl create token %s -n %s --audience %s > sa.jwt", cmp.Or(pod.ServiceAccount, "SA"), pod.Namespace, aud)
 	claims, err := auth.Claims(t.token)
 	if err != nil {
 		return nil, explanation{why: fmt.Sprintf("%s is not a JWT (%v)", t.path, err), fix: create}, true
@@ -250,14 +278,3 @@ func audiences(v any) []string {
 	}
 	return nil
 }
-
-func firstOf(values ...string) string {
-	for _, v := range values {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func orText(v, def string) string { return firstOf(v, def) }

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/methods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
 func TestCheckTokenClaims(t *testing.T) {
-	pod := params.Pod{Namespace: "shop", ServiceAccount: "web"}
+	pod := auth.Pod{Namespace: "shop", ServiceAccount: "web"}
 	const aud = "api://AzureADTokenExchange"
 	good := map[string]any{"aud": []any{aud}, "sub": "system:serviceaccount:shop:web", "exp": float64(time.Now().Add(time.Hour).Unix())}
 	with := func(k string, v any) map[string]any {
@@ -55,36 +57,50 @@ func TestCheckTokenClaims(t *testing.T) {
 }
 
 func TestTokenAudience(t *testing.T) {
+	workload := func(aud string) params.Params {
+		return params.Params{AuthMethod: "azure", Audience: aud, MethodParams: &azure.Params{Identity: "workload"}}
+	}
 	tests := []struct {
 		name   string
 		prm    params.Params
 		tokens []string
 		want   string
 	}{
-		{"workload default", params.Params{AuthMethod: "azure", Azure: params.Azure{Identity: "workload"}}, nil, "api://AzureADTokenExchange"},
-		{"workload custom", params.Params{AuthMethod: "azure", Audience: "x", Azure: params.Azure{Identity: "workload"}}, nil, "x"},
-		{"managed uses none", params.Params{AuthMethod: "azure", Azure: params.Azure{Identity: "managed"}}, []string{"vault"}, ""},
+		{"workload default", workload(""), nil, "api://AzureADTokenExchange"},
+		{"workload custom", workload("x"), nil, "x"},
+		{"managed uses none", params.Params{AuthMethod: "azure", MethodParams: &azure.Params{Identity: "managed"}}, []string{"vault"}, ""},
 		{"kubernetes, one token", params.Params{AuthMethod: "kubernetes"}, []string{"sts"}, "sts"},
 		{"kubernetes, several", params.Params{AuthMethod: "kubernetes"}, []string{"sts", "vault"}, "vault"},
 		{"jwt explicit", params.Params{AuthMethod: "jwt", Audience: "a"}, []string{"b"}, "a"},
 	}
 	for _, tc := range tests {
-		d := &diagnosis{prm: &tc.prm, tokens: map[string]suppliedToken{}}
+		tc.prm.ServiceAccountTokens = map[string]auth.ServiceAccountToken{}
 		for _, a := range tc.tokens {
-			d.tokens[a] = suppliedToken{audience: a}
+			tc.prm.ServiceAccountTokens[a] = auth.ServiceAccountToken{Token: "t"}
 		}
+		d := &diagnosis{mo: &mountOptions{options: &options{}}, w: testWiring, prm: &tc.prm}
 		if got := d.tokenAudience(); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
 
+// testWiring has the provider's auth methods, as wire builds them.
+var testWiring = func() *wiring {
+	ms, err := methods.New(methods.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return &wiring{manager: auth.NewManager(ms, auth.Options{})}
+}()
+
 func azureDiagnosis() *diagnosis {
 	return &diagnosis{
 		mo: &mountOptions{options: &options{}},
+		w:  testWiring,
 		prm: &params.Params{AuthMethod: "azure", AuthMountPath: "azure", RoleName: "shop-web",
-			Azure: params.Azure{Identity: "workload", ClientID: "0c6b8f2e-5a1d-4c3b-9e7f-1a2b3c4d5e6f", Resource: "https://management.azure.com/"},
-			Pod:   params.Pod{Namespace: "shop", ServiceAccount: "web"}},
+			MethodParams: &azure.Params{Identity: "workload", ClientID: "0c6b8f2e-5a1d-4c3b-9e7f-1a2b3c4d5e6f", Resource: "https://management.azure.com/"},
+			Pod:          auth.Pod{Namespace: "shop", ServiceAccount: "web"}},
 		saClaims: map[string]any{"iss": "https://oidc.example/", "sub": "system:serviceaccount:shop:web"},
 		azClaims: map[string]any{"aud": "https://management.azure.com", "tid": "t-1", "oid": "9e1f"},
 	}
@@ -126,25 +142,6 @@ func TestExplainServiceAccountLogin(t *testing.T) {
 		e := d.explainLogin(errors.New(tc.msg))
 		if !strings.Contains(e.why, tc.why) {
 			t.Errorf("%s:\n got %+v\nwant why %q", tc.msg, e, tc.why)
-		}
-	}
-}
-
-func TestExplainAzure(t *testing.T) {
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{errors.New("... AADSTS700213: No matching federated identity record found for presented assertion subject"),
-			`no federated credential for issuer "https://oidc.example/", subject "system:serviceaccount:shop:web"`},
-		{errors.New("... AADSTS700016: Application with identifier 'x' was not found"), "no application or managed identity with clientID"},
-		{errors.New("... AADSTS90002: Tenant 'x' not found"), "does not know the tenant"},
-		{errors.New("the Azure access token has aud \"a\" but azureResource is \"b\""), "not azureResource"},
-		{&auth.Error{Kind: auth.KindUnavailable, Err: errors.New("dial tcp: connection refused")}, "did not answer"},
-	}
-	for _, tc := range tests {
-		if e := azureDiagnosis().explainAzure(tc.err); !strings.Contains(e.why, tc.want) {
-			t.Errorf("%v:\n got %+v\nwant %q", tc.err, e, tc.want)
 		}
 	}
 }

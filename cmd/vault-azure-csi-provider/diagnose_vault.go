@@ -1,8 +1,8 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
 
@@ -27,7 +26,7 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 	h, err := c.Sys().HealthWithContext(ctx)
 	if err != nil {
 		d.r.fail(stepVault, err, explanation{
-			why: fmt.Sprintf("Vault at %s did not answer sys/health%s", addr, auth.TLSHint(err.Error())),
+			why: fmt.Sprintf("Vault at %s did not answer sys/health%s", addr, retry.TLSHint(err.Error())),
 			fix: "check vaultAddress (or --vault-addr), DNS and network policies between the provider and Vault"})
 		return false
 	}
@@ -43,7 +42,7 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 	if h.Standby {
 		state = "standby (requests are forwarded)"
 	}
-	d.r.ok(stepVault, fmt.Sprintf("%s: version %s, initialized, unsealed, %s", addr, orText(h.Version, "unknown"), state))
+	d.r.ok(stepVault, fmt.Sprintf("%s: version %s, initialized, unsealed, %s", addr, cmp.Or(h.Version, "unknown"), state))
 	return true
 }
 
@@ -75,12 +74,11 @@ func (d *diagnosis) checkLogin(ctx context.Context) bool {
 	return true
 }
 
-// explainLogin turns Vault's refusal of a login into a reason and a fix.
+// explainLogin turns Vault's refusal of a login into a reason and a fix:
+// a missing role or auth mount here, the rest by the method.
 func (d *diagnosis) explainLogin(err error) explanation {
 	msg := err.Error()
 	p := d.prm
-	aud, _ := d.azClaims["aud"].(string)
-	tid, _ := d.azClaims["tid"].(string)
 	switch {
 	case containsAny(msg, "invalid role name", "role not found", "role \""+p.RoleName+"\" could not be found"):
 		return explanation{why: fmt.Sprintf("there is no role %q at auth/%s", p.RoleName, p.AuthMountPath),
@@ -88,49 +86,13 @@ func (d *diagnosis) explainLogin(err error) explanation {
 	case strings.Contains(msg, "no handler for route"):
 		return explanation{why: fmt.Sprintf("no auth method is enabled at auth/%s", p.AuthMountPath),
 			fix: fmt.Sprintf("vault auth enable -path=%s %s, or set vaultAuthMountPath", p.AuthMountPath, p.AuthMethod)}
-	case p.AuthMethod != params.MethodAzure:
-		return d.explainServiceAccountLogin(msg, fmt.Sprintf("auth/%s/role/%s", p.AuthMountPath, p.RoleName))
 	}
-	facts := azure.LoginFacts{MountPath: p.AuthMountPath, Role: p.RoleName, Resource: orText(aud, p.Azure.Resource), TokenTenant: tid}
-	if e, ok := azure.ExplainLogin(msg, facts); ok {
-		return explanation{why: e.Why, fix: e.Fix}
+	dg, ok := d.method().(auth.Diagnoser)
+	if !ok {
+		return explanation{why: "Vault refused the login"}
 	}
-	var ae *auth.Error
-	if errors.As(err, &ae) && ae.Kind == auth.KindUnavailable {
-		return explanation{why: "Vault did not answer the login", fix: "check Vault's health and the network between the provider and Vault"}
-	}
-	return audienceExplanation(p, aud)
-}
-
-// explainServiceAccountLogin covers kubernetes and jwt logins.
-func (d *diagnosis) explainServiceAccountLogin(msg, role string) explanation {
-	sub, _ := d.saClaims["sub"].(string)
-	aud := d.tokenAudience()
-	switch {
-	case containsAny(msg, "audience", "aud claim"):
-		return explanation{why: fmt.Sprintf("%s does not accept the token's audience %q", role, aud),
-			fix: fmt.Sprintf("vault write %s bound_audiences=%s, or set the audience parameter to the role's bound_audiences", role, aud)}
-	case containsAny(msg, "bound_subject", "sub claim", "(sub) claim", `claim "sub"`, "subject", "service account name not authorized", "namespace not authorized"):
-		return explanation{why: fmt.Sprintf("%s binds another service account than %q", role, sub),
-			fix: fmt.Sprintf("vault write %s bound_subject=%s (jwt) or bound_service_account_names/bound_service_account_namespaces (kubernetes)", role, sub)}
-	case containsAny(msg, "signature", "issuer", "iss claim"):
-		return explanation{why: "Vault could not verify the service-account token: its auth config does not have the cluster's issuer or keys",
-			fix: "set jwt_validation_pubkeys or oidc_discovery_url and bound_issuer (jwt), or kubernetes_host and the CA (kubernetes), for this cluster"}
-	}
-	return explanation{why: fmt.Sprintf("Vault refused the login; compare %s with the token's claims shown above", role)}
-}
-
-// audienceExplanation covers the trailing-slash trap: Vault's azure auth
-// compares the token's aud with the resource in its config exactly.
-func audienceExplanation(p *params.Params, aud string) explanation {
-	other := strings.TrimSuffix(aud, "/")
-	if other == aud {
-		other = aud + "/"
-	}
-	return explanation{
-		why: fmt.Sprintf("Vault refused the token for audience %q: auth/%s/config's resource must equal the token's aud exactly, and a trailing slash counts (%q is not %q); otherwise the config's tenant_id differs from the token's tid",
-			aud, p.AuthMountPath, aud, other),
-		fix: fmt.Sprintf("vault read auth/%s/config, then set azureResource in the SecretProviderClass to exactly its resource (probably %q)", p.AuthMountPath, other)}
+	f := dg.ExplainLogin(&auth.Diagnosis{Request: d.authRequest(), TokenClaims: d.saClaims, CredentialClaims: d.azClaims}, err)
+	return explanation{why: f.Why, fix: f.Fix}
 }
 
 // capabilitiesOn asks Vault what the identity's token may do on path. It
@@ -158,4 +120,13 @@ func neededCapability(method string) string {
 		return `["read"]`
 	}
 	return `["create", "update"]`
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 )
@@ -66,7 +67,7 @@ func (t *tokenFiles) Set(v string) error {
 	}
 	aud, path, ok := strings.Cut(v, "=")
 	if _, err := os.Stat(v); err == nil || !ok {
-		aud, path = defaultTokenAudience, v
+		aud, path = azure.WorkloadAudience, v
 	}
 	if aud == "" || path == "" {
 		return fmt.Errorf("--token-file %q: use AUDIENCE=FILE or FILE", v)
@@ -74,8 +75,6 @@ func (t *tokenFiles) Set(v string) error {
 	*t = append(*t, tokenFile{audience: aud, path: path})
 	return nil
 }
-
-const defaultTokenAudience = "api://AzureADTokenExchange"
 
 func registerMountFlags(fs *flag.FlagSet) *mountOptions {
 	mo := &mountOptions{options: registerFlags(fs)}
@@ -87,7 +86,7 @@ func registerMountFlags(fs *flag.FlagSet) *mountOptions {
 	fs.StringVar(&mo.serviceAccount, "service-account", "", "service account of the pod")
 	fs.StringVar(&mo.out, "out", "", "directory to write the files into (default: do not write)")
 	fs.DurationVar(&mo.timeout, "timeout", 2*time.Minute, "time limit for the whole mount")
-	fs.Var(&mo.tokens, "token-file", "service-account token file, [AUDIENCE=]FILE; repeatable (default audience api://AzureADTokenExchange)")
+	fs.Var(&mo.tokens, "token-file", "service-account token file, [AUDIENCE=]FILE; repeatable (default audience "+azure.WorkloadAudience+")")
 	return mo
 }
 

@@ -91,7 +91,7 @@ func readTokens(files tokenFiles) (map[string]suppliedToken, error) {
 }
 
 // attributes builds the attributes JSON the driver would send for the pod.
-func attributes(spc *spcDoc, pod params.Pod, tokens map[string]suppliedToken) (string, error) {
+func attributes(spc *spcDoc, pod auth.Pod, tokens map[string]suppliedToken) (string, error) {
 	attrs := map[string]string{}
 	for k, v := range spc.Spec.Parameters {
 		attrs[k] = v
@@ -102,11 +102,12 @@ func attributes(spc *spcDoc, pod params.Pod, tokens map[string]suppliedToken) (s
 	attrs[params.AttrPodUID] = pod.UID
 	attrs[params.AttrServiceAccountName] = pod.ServiceAccount
 	if len(tokens) > 0 {
-		toks := map[string]params.ServiceAccountToken{}
+		// The driver's form: {"<audience>": {"token": …, "expirationTimestamp": …}}.
+		toks := map[string]map[string]string{}
 		for aud, t := range tokens {
-			st := params.ServiceAccountToken{Token: t.token}
+			st := map[string]string{"token": t.token}
 			if !t.expires.IsZero() {
-				st.ExpirationTimestamp = t.expires.Format(time.RFC3339)
+				st["expirationTimestamp"] = t.expires.Format(time.RFC3339)
 			}
 			toks[aud] = st
 		}

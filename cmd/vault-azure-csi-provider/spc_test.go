@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -91,10 +92,10 @@ func TestTokenFilesFlag(t *testing.T) {
 		value, aud, path string
 		bad              bool
 	}{
-		{"/tmp/t.jwt", defaultTokenAudience, "/tmp/t.jwt", false},
+		{"/tmp/t.jwt", "api://AzureADTokenExchange", "/tmp/t.jwt", false},
 		{"vault=/tmp/t.jwt", "vault", "/tmp/t.jwt", false},
 		{"api://AzureADTokenExchange=/tmp/t.jwt", "api://AzureADTokenExchange", "/tmp/t.jwt", false},
-		{odd, defaultTokenAudience, odd, false},
+		{odd, "api://AzureADTokenExchange", odd, false},
 		{"vault=", "", "", true},
 		{"", "", "", true},
 	}
@@ -124,11 +125,11 @@ func TestAttributesAreWhatTheDriverSends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	attrs, err := attributes(spc, params.Pod{Name: "web-0", Namespace: "shop", UID: "u", ServiceAccount: "web"}, tokens)
+	attrs, err := attributes(spc, auth.Pod{Name: "web-0", Namespace: "shop", UID: "u", ServiceAccount: "web"}, tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prm, err := params.Parse(attrs, "/tmp/out", "420")
+	prm, err := params.Parse(attrs, "420", testWiring.manager.Methods())
 	if err != nil {
 		t.Fatalf("the provider does not accept the attributes: %v", err)
 	}
@@ -136,7 +137,7 @@ func TestAttributesAreWhatTheDriverSends(t *testing.T) {
 		t.Errorf("parsed %+v", prm)
 	}
 	got := prm.ServiceAccountTokens["vault"]
-	if got.Token != tok || got.ExpirationTimestamp != exp.Format(time.RFC3339) {
+	if got.Token != tok || !got.Expires.Equal(exp) {
 		t.Errorf("token %+v, want the file's token expiring at %s", got, exp)
 	}
 }
@@ -148,7 +149,7 @@ func TestObjectAttributesKeepsOneObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prm, err := params.Parse(one, "", "420")
+	prm, err := params.Parse(one, "420", testWiring.manager.Methods())
 	if err != nil {
 		t.Fatal(err)
 	}

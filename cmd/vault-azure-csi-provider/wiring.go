@@ -6,7 +6,8 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/methods"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
@@ -15,7 +16,6 @@ import (
 // wiring is the provider and the parts it is built from. The server uses the
 // provider; the mount command also uses the parts, to check one step at a time.
 type wiring struct {
-	azure    *azure.Method
 	manager  *auth.Manager
 	provider *provider.Provider
 }
@@ -39,23 +39,20 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 	if err != nil {
 		return nil, err
 	}
-	az, err := azure.New(azure.Config{
+	ms, err := methods.New(methods.Config{Azure: azure.Config{
 		OnRequest:              m.AzureRequest,
 		IMDSEndpoint:           o.imdsEndpoint,
 		AuthorityHost:          o.authorityHost,
 		NMIEndpoint:            o.nmiEndpoint,
 		DefaultTenantID:        o.tenantID,
 		NodeIdentityNamespaces: splitList(o.nodeIdentityNS),
-	})
+	}})
 	if err != nil {
-		return nil, fmt.Errorf("configuring Azure identity: %w", err)
+		return nil, err
 	}
-	sa := serviceaccount.Method{}
-	retry := &auth.Backoff{Retries: max(o.vaultRetries, 0)}
-	manager := auth.NewManager(map[string]auth.Method{
-		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
-	}, auth.Options{DisableCache: o.disableCache, RenewTokens: o.renewTokens, MaxTokens: o.tokenCacheSize,
-		OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }, LoginRetry: retry})
+	vaultRetry := &retry.Backoff{Retries: max(o.vaultRetries, 0)}
+	manager := auth.NewManager(ms, auth.Options{DisableCache: o.disableCache, RenewTokens: o.renewTokens, MaxTokens: o.tokenCacheSize,
+		OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }, LoginRetry: vaultRetry})
 	p, err := provider.New(provider.Config{
 		DefaultVaultAddress:   o.vaultAddr,
 		VaultTimeout:          o.vaultTimeout,
@@ -67,7 +64,7 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		RequireVaultTLS:       o.requireTLS,
 		VaultMaxConcurrency:   o.vaultMaxConc,
 		OnSecretCache:         func(hit bool) { m.CacheLookup("secret", hit) },
-		VaultRetry:            retry,
+		VaultRetry:            vaultRetry,
 		VersionKey:            versionKey,
 		MountCacheSize:        o.mountCacheSize,
 		DisableDynamicReuse:   !o.dynamicReuse,
@@ -83,5 +80,5 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		sizes["vault_token"] = manager.Len()
 		return sizes
 	})
-	return &wiring{azure: az, manager: manager, provider: p}, nil
+	return &wiring{manager: manager, provider: p}, nil
 }

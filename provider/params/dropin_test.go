@@ -29,7 +29,7 @@ func TestParseSecretPathFormsOfHashiCorpsProvider(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.secretPath, func(t *testing.T) {
 			objs := "- objectName: a\n  secretPath: " + quoteYAML(tc.secretPath) + "\n"
-			p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+			p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,7 +45,7 @@ func TestParseRefusesBadSecretPaths(t *testing.T) {
 	for _, sp := range []string{"/v1/", "secret/../x", "secret//x?version=1", "secret/x?version=%zz", "?version=2"} {
 		t.Run(sp, func(t *testing.T) {
 			objs := "- objectName: a\n  secretPath: " + quoteYAML(sp) + "\n"
-			_, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+			_, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 			var pe *Error
 			if !errors.As(err, &pe) || pe.Parameter != "objects[0].secretPath" {
 				t.Fatalf("want an error naming objects[0].secretPath, got %v", err)
@@ -70,7 +70,7 @@ func TestParseSecretArgsAnyMethodAndNested(t *testing.T) {
   secretPath: secret/data/app
   secretArgs: {ignored: true}
 `
-	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestParseSecretArgsAnyMethodAndNested(t *testing.T) {
 
 func TestParseSecretArgsThatAreNotJSON(t *testing.T) {
 	objs := "- objectName: a\n  secretPath: s/a\n  method: POST\n  secretArgs:\n    m: {1: x}\n"
-	_, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	_, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Parameter != "objects[0].secretArgs" {
 		t.Fatalf("want an error naming objects[0].secretArgs, got %v", err)
@@ -101,7 +101,7 @@ func TestParseSecretArgsThatAreNotJSON(t *testing.T) {
 func TestParseFilePermissionOctal(t *testing.T) {
 	for _, fp := range []string{"0600", "0o600", "384"} {
 		objs := "- objectName: a\n  secretPath: s/a\n  filePermission: " + fp + "\n"
-		p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+		p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 		if err != nil {
 			t.Fatalf("%s: %v", fp, err)
 		}
@@ -113,13 +113,13 @@ func TestParseFilePermissionOctal(t *testing.T) {
 
 func TestParseRefusesBothAuthMountParameters(t *testing.T) {
 	attrs := base(map[string]string{"vaultAuthMountPath": "azure-east", "vaultKubernetesMountPath": "k8s"})
-	_, err := Parse(attrsJSON(t, attrs), "/t", "420")
+	_, err := Parse(attrsJSON(t, attrs), "420", testMethods)
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Parameter != "vaultAuthMountPath" || !strings.Contains(err.Error(), "vaultKubernetesMountPath") {
 		t.Fatalf("want an error naming both parameters, got %v", err)
 	}
 	for _, name := range []string{"vaultAuthMountPath", "vaultKubernetesMountPath"} {
-		p, err := Parse(attrsJSON(t, base(map[string]string{name: "/auth/k8s-east/"})), "/t", "420")
+		p, err := Parse(attrsJSON(t, base(map[string]string{name: "/auth/k8s-east/"})), "420", testMethods)
 		if err != nil || p.AuthMountPath != "k8s-east" {
 			t.Errorf("%s alone: mount %q, err %v", name, p.AuthMountPath, err)
 		}
@@ -128,7 +128,7 @@ func TestParseRefusesBothAuthMountParameters(t *testing.T) {
 
 func TestParseUnknownObjectFieldIsRefused(t *testing.T) {
 	objs := "- objectName: a\n  secretPath: s/a\n  secretkey: typo\n"
-	_, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	_, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 	if err == nil || !strings.Contains(err.Error(), "secretkey") || !strings.Contains(err.Error(), "known fields") {
 		t.Fatalf("want an error naming the unknown field, got %v", err)
 	}
@@ -141,7 +141,7 @@ func quoteYAML(s string) string {
 
 func TestParseReuse(t *testing.T) {
 	objs := "- objectName: a\n  secretPath: database/creds/app\n- objectName: b\n  secretPath: database/creds/app\n  reuse: false\n- objectName: c\n  secretPath: pki/issue/web\n  method: PUT\n  reuse: true\n"
-	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestParseReuse(t *testing.T) {
 		t.Errorf("reuse = %v %v %v, want true false true", p.Objects[0].Reuse, p.Objects[1].Reuse, p.Objects[2].Reuse)
 	}
 	objs = "- objectName: a\n  secretPath: s/a\n  reuse: sometimes\n"
-	_, err = Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "420")
+	_, err = Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "420", testMethods)
 	if err == nil || !strings.Contains(err.Error(), "objects") {
 		t.Errorf("reuse: sometimes accepted: %v", err)
 	}

@@ -1,18 +1,12 @@
 package params
 
-import "fmt"
+import "github.com/vaultazure/vault-azure-csi-provider/auth"
 
 // Error is a parameter that is missing or invalid. Its message names the
-// parameter and says how to fix it.
-type Error struct {
-	Parameter string
-	Problem   string
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("SecretProviderClass parameter %s %s", e.Parameter, e.Problem)
-}
+// parameter and says how to fix it. The auth methods' parameters fail the
+// same way, so it is auth's type.
+type Error = auth.ParameterError
 
 func invalid(parameter, format string, args ...any) *Error {
-	return &Error{Parameter: parameter, Problem: fmt.Sprintf(format, args...)}
+	return auth.InvalidParameter(parameter, format, args...)
 }

@@ -6,6 +6,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 )
 
 // FuzzParse feeds Parse arbitrary MountRequests. attributes is the JSON the
@@ -22,7 +24,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"roleName":"app","clientID":"`+clientID+`"}`, "- objectName: a\n  secretPath: secret/a\n", "420")
 	f.Fuzz(func(t *testing.T, attributes, objects, permission string) {
 		attributes = withObjects(attributes, objects)
-		p, err := Parse(attributes, "/var/lib/kubelet/pods/uid/volumes/x/mount", permission)
+		p, err := Parse(attributes, permission, testMethods)
 		if err != nil {
 			checkRejection(t, err, attributes)
 			return
@@ -59,7 +61,7 @@ func checkRejection(t *testing.T, err error, attributes string) {
 	if json.Unmarshal([]byte(attributes), &attrs) != nil {
 		return
 	}
-	tokens := map[string]ServiceAccountToken{}
+	tokens := map[string]driverToken{}
 	if json.Unmarshal([]byte(attrs[AttrServiceAccountTokens]), &tokens) != nil {
 		return
 	}
@@ -75,7 +77,7 @@ func checkAccepted(t *testing.T, p *Params) {
 	if p.RoleName == "" || p.AuthMountPath == "" || strings.Contains(p.AuthMountPath, "..") {
 		t.Fatalf("accepted role %q at auth mount %q", p.RoleName, p.AuthMountPath)
 	}
-	if p.AuthMethod != MethodAzure && p.AuthMethod != MethodKubernetes && p.AuthMethod != MethodJWT {
+	if p.AuthMethod != auth.MethodAzure && p.AuthMethod != auth.MethodKubernetes && p.AuthMethod != auth.MethodJWT {
 		t.Fatalf("accepted auth method %q", p.AuthMethod)
 	}
 	if p.VaultAddress != "" && checkURL(p.VaultAddress) != nil {

@@ -62,7 +62,7 @@ func TestParseRefusesHostileInput(t *testing.T) {
 			if tc.name == "negative permission" {
 				perm = "-420"
 			}
-			_, err := Parse(attrsJSON(t, tc.attrs), "/t", perm)
+			_, err := Parse(attrsJSON(t, tc.attrs), perm, testMethods)
 			var pe *Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("want *params.Error, got %v", err)
@@ -75,7 +75,7 @@ func TestParseRefusesHostileInput(t *testing.T) {
 }
 
 func TestParseAcceptsTheObjectLimit(t *testing.T) {
-	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objectsList(maxObjects)})), "/t", "420")
+	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objectsList(maxObjects)})), "420", testMethods)
 	if err != nil || len(p.Objects) != maxObjects {
 		t.Fatalf("%d objects: %v", maxObjects, err)
 	}
@@ -106,7 +106,7 @@ func TestParseBoundsCostAndMessages(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			start := time.Now()
-			_, err := Parse(attrs, "/t", "420")
+			_, err := Parse(attrs, "420", testMethods)
 			elapsed := time.Since(start)
 			runtime.ReadMemStats(&after)
 			var pe *Error

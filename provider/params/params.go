@@ -2,8 +2,11 @@
 // CSI Driver sends: the SecretProviderClass parameters, the pod attributes
 // added by the kubelet and driver, and the default file permission.
 //
-// Parameter names and meanings are compatible with HashiCorp's
-// vault-csi-provider; additions select the Azure identity to log in with.
+// It owns the parameters every Mount has (Vault address and TLS, role, auth
+// mount, objects, the pod and its tokens); each auth method parses its own
+// (auth.Method.ParseParameters). Parameter names and meanings are
+// compatible with HashiCorp's vault-csi-provider; additions select the
+// Azure identity to log in with.
 package params
 
 import (
@@ -12,6 +15,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
 )
 
 // Attribute keys that the kubelet and the driver add to the SecretProviderClass parameters.
@@ -23,41 +28,11 @@ const (
 	AttrServiceAccountTokens = "csi.storage.k8s.io/serviceAccount.tokens"
 )
 
-// Auth methods.
 const (
-	MethodAzure      = "azure"
-	MethodKubernetes = "kubernetes"
-	MethodJWT        = "jwt"
+	maxObjects            = 256
+	defaultFilePermission = 0o644
+	maxFilePermission     = 0o777
 )
-
-// Azure identities.
-const (
-	IdentityWorkload    = "workload"
-	IdentityManaged     = "managed"
-	IdentityPodIdentity = "podIdentity"
-)
-
-// Defaults.
-const (
-	DefaultAzureResource      = "https://management.azure.com/"
-	DefaultWorkloadAudience   = "api://AzureADTokenExchange"
-	DefaultServiceAccountAud  = "vault"
-	defaultAzureMountPath     = "azure"
-	defaultKubernetesMount    = "kubernetes"
-	defaultJWTMount           = "jwt"
-	maxObjects                = 256
-	defaultFilePermission     = 0o644
-	maxFilePermission         = 0o777
-	maxParameterValueBytesLog = 64
-)
-
-// Pod identifies the pod whose volume is being mounted.
-type Pod struct {
-	Name           string
-	Namespace      string
-	UID            string
-	ServiceAccount string
-}
 
 // TLS holds the Vault TLS parameters.
 type TLS struct {
@@ -70,15 +45,6 @@ type TLS struct {
 	ClientKeyPath  string
 }
 
-// Azure holds the parameters that select and shape the Azure identity.
-type Azure struct {
-	Identity   string // workload, managed or podIdentity
-	ClientID   string
-	TenantID   string
-	Resource   string // token audience the Vault azure role expects
-	VMMetadata bool   // send subscription/resource group/VM names from IMDS
-}
-
 // Params is a validated MountRequest.
 type Params struct {
 	RoleName       string
@@ -87,36 +53,31 @@ type Params struct {
 	AuthMethod     string
 	AuthMountPath  string
 	Audience       string
-	TLS            TLS
-	Azure          Azure
-	Objects        []Object
-	Pod            Pod
+	// MethodParams are the auth method's own parameters (auth.Request.Params).
+	MethodParams any
+	TLS          TLS
+	Objects      []Object
+	Pod          auth.Pod
 	// ServiceAccountTokens maps audience to token, from the driver's tokenRequests.
-	ServiceAccountTokens map[string]ServiceAccountToken
-	TargetPath           string
+	ServiceAccountTokens map[string]auth.ServiceAccountToken
 	FilePermission       os.FileMode
 }
 
-// ServiceAccountToken is one token the driver requested for the pod.
-type ServiceAccountToken struct {
-	Token               string `json:"token"`
-	ExpirationTimestamp string `json:"expirationTimestamp"`
-}
-
-// Parse validates the raw fields of a MountRequest. Every error names the
-// parameter at fault and how to fix it; none contains a token or secret.
-func Parse(attributes, targetPath, permission string) (*Params, error) {
+// Parse validates the raw fields of a MountRequest, the auth method's own
+// parameters by the method among methods that it names. Every error names
+// the parameter at fault and how to fix it; none contains a token or secret.
+func Parse(attributes, permission string, methods auth.Methods) (*Params, error) {
 	var attrs map[string]string
 	if err := json.Unmarshal([]byte(attributes), &attrs); err != nil {
 		return nil, invalid("attributes", "not a JSON object of strings: %v", err)
 	}
-	p := &Params{TargetPath: targetPath}
+	p := &Params{}
 	if err := p.parseFilePermission(permission); err != nil {
 		return nil, err
 	}
 	p.parsePod(attrs)
 	steps := []func(map[string]string) error{
-		p.parseVault, p.parseTLS, p.parseAuth, p.parseAzure, p.parseTokens, p.parseObjects,
+		p.parseVault, p.parseTLS, func(attrs map[string]string) error { return p.parseAuth(attrs, methods) }, p.parseTokens, p.parseObjects,
 	}
 	for _, step := range steps {
 		if err := step(attrs); err != nil {
@@ -140,7 +101,7 @@ func (p *Params) parseFilePermission(permission string) error {
 }
 
 func (p *Params) parsePod(attrs map[string]string) {
-	p.Pod = Pod{
+	p.Pod = auth.Pod{
 		Name:           attrs[AttrPodName],
 		Namespace:      attrs[AttrPodNamespace],
 		UID:            attrs[AttrPodUID],
@@ -172,7 +133,7 @@ func (p *Params) parseTLS(attrs map[string]string) error {
 		ClientCertPath: attrs["vaultTLSClientCertPath"],
 		ClientKeyPath:  attrs["vaultTLSClientKeyPath"],
 	}
-	skip, err := parseBool(attrs, "vaultSkipTLSVerify")
+	skip, err := auth.BoolParameter(attrs, "vaultSkipTLSVerify")
 	if err != nil {
 		return err
 	}
@@ -183,65 +144,57 @@ func (p *Params) parseTLS(attrs map[string]string) error {
 	return nil
 }
 
-func (p *Params) parseAuth(attrs map[string]string) error {
+func (p *Params) parseAuth(attrs map[string]string, methods auth.Methods) error {
 	p.AuthMethod = strings.TrimSpace(attrs["vaultAuthMethod"])
 	if p.AuthMethod == "" {
-		p.AuthMethod = MethodAzure
-		if !hasAzureParams(attrs) {
-			// No Azure parameter at all: a SecretProviderClass written for
-			// HashiCorp's provider, which means kubernetes auth. Keep its meaning.
-			p.AuthMethod = MethodKubernetes
-		}
+		p.AuthMethod = defaultMethod(attrs, methods)
 	}
-	defaultMount := map[string]string{
-		MethodAzure: defaultAzureMountPath, MethodKubernetes: defaultKubernetesMount, MethodJWT: defaultJWTMount,
-	}
-	mount, ok := defaultMount[p.AuthMethod]
+	method, ok := methods[p.AuthMethod]
 	if !ok {
-		return invalid("vaultAuthMethod", "%q is not supported: use azure, kubernetes or jwt", short(p.AuthMethod))
+		return invalid("vaultAuthMethod", "%q is not supported: use %s", short(p.AuthMethod), oneOf(methods.Names()))
 	}
 	authMount, k8sMount := strings.TrimSpace(attrs["vaultAuthMountPath"]), strings.TrimSpace(attrs["vaultKubernetesMountPath"])
 	if authMount != "" && k8sMount != "" {
 		return invalid("vaultAuthMountPath", "and vaultKubernetesMountPath are both set (%q and %q): set only vaultAuthMountPath (vaultKubernetesMountPath is its older name)", short(authMount), short(k8sMount))
 	}
-	if v := cmp.Or(authMount, k8sMount); v != "" {
-		mount = v
-	}
+	// Without a mount path, the method's name: where vault auth enable mounts it.
+	mount := cmp.Or(authMount, k8sMount, p.AuthMethod)
 	mount = strings.TrimPrefix(strings.Trim(strings.TrimSpace(mount), "/"), "auth/")
 	if mount == "" || strings.Contains(mount, "..") {
 		return invalid("vaultAuthMountPath", "%q is not a Vault auth mount path (for example \"azure\" for auth/azure)", short(mount))
 	}
 	p.AuthMountPath = mount
 	p.Audience = strings.TrimSpace(attrs["audience"])
+	mp, err := method.ParseParameters(attrs)
+	if err != nil {
+		return err
+	}
+	p.MethodParams = mp
 	return nil
 }
 
-// hasAzureParams reports whether the SPC uses any Azure-specific parameter.
-func hasAzureParams(attrs map[string]string) bool {
-	for _, k := range []string{"azureIdentity", "clientID", "tenantID", "azureResource", "azureVMMetadata"} {
-		if attrs[k] != "" {
-			return true
+// defaultMethod is the method of a SecretProviderClass without
+// vaultAuthMethod: the first (by name) whose own parameters it sets, else
+// kubernetes — a SecretProviderClass written for HashiCorp's provider,
+// whose meaning is kept.
+func defaultMethod(attrs map[string]string, methods auth.Methods) string {
+	for _, name := range methods.Names() {
+		for _, k := range methods[name].ParameterNames() {
+			if attrs[k] != "" {
+				return name
+			}
 		}
 	}
-	return false
+	return auth.MethodKubernetes
 }
 
-func parseBool(attrs map[string]string, name string) (bool, error) {
-	raw, ok := attrs[name]
-	if !ok || strings.TrimSpace(raw) == "" {
-		return false, nil
+// oneOf lists names as "a, b or c".
+func oneOf(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
 	}
-	v, err := strconv.ParseBool(strings.TrimSpace(raw))
-	if err != nil {
-		return false, invalid(name, "%q is not a boolean: use \"true\" or \"false\"", short(raw))
-	}
-	return v, nil
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // short keeps user input in error messages readable.
-func short(s string) string {
-	if len(s) > maxParameterValueBytesLog {
-		return s[:maxParameterValueBytesLog] + "…"
-	}
-	return s
-}
+func short(s string) string { return auth.Short(s) }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 )
 
 const clientID = "11111111-2222-3333-4444-555555555555"
@@ -38,15 +41,15 @@ func base(extra map[string]string) map[string]string {
 }
 
 func TestParseValid(t *testing.T) {
-	p, err := Parse(attrsJSON(t, base(nil)), "/var/lib/kubelet/pods/x/volumes/y", "420")
+	p, err := Parse(attrsJSON(t, base(nil)), "420", testMethods)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if p.AuthMethod != MethodAzure || p.AuthMountPath != "azure" || p.Azure.Identity != IdentityWorkload {
-		t.Errorf("auth = %s at %s identity %s, want azure at azure, workload", p.AuthMethod, p.AuthMountPath, p.Azure.Identity)
+	if p.AuthMethod != auth.MethodAzure || p.AuthMountPath != "azure" || azureParams(p).Identity != azure.IdentityWorkload {
+		t.Errorf("auth = %s at %s identity %s, want azure at azure, workload", p.AuthMethod, p.AuthMountPath, azureParams(p).Identity)
 	}
-	if p.Azure.Resource != DefaultAzureResource {
-		t.Errorf("resource = %q", p.Azure.Resource)
+	if azureParams(p).Resource != azure.DefaultResource {
+		t.Errorf("resource = %q", azureParams(p).Resource)
 	}
 	if p.FilePermission != 0o644 {
 		t.Errorf("permission = %o, want 644", p.FilePermission)
@@ -65,15 +68,15 @@ func TestParseHashiCorpStyleMeansKubernetes(t *testing.T) {
 		"vaultAddress": "http://vault.default:8200",
 		"objects":      "- objectName: \"db-password\"\n  secretPath: \"secret/data/db-pass\"\n  secretKey: \"password\"\n",
 	}
-	p, err := Parse(attrsJSON(t, attrs), "/t", "420")
+	p, err := Parse(attrsJSON(t, attrs), "420", testMethods)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.AuthMethod != MethodKubernetes || p.AuthMountPath != "kubernetes" {
+	if p.AuthMethod != auth.MethodKubernetes || p.AuthMountPath != "kubernetes" {
 		t.Errorf("got %s at %s, want kubernetes at kubernetes", p.AuthMethod, p.AuthMountPath)
 	}
 	attrs["vaultKubernetesMountPath"] = "k8s-east"
-	p, err = Parse(attrsJSON(t, attrs), "/t", "420")
+	p, err = Parse(attrsJSON(t, attrs), "420", testMethods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ func TestParseObjectsDetails(t *testing.T) {
   secretKey: data
   encoding: BASE64
 `
-	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "/t", "")
+	p, err := Parse(attrsJSON(t, base(map[string]string{"objects": objs})), "", testMethods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +132,7 @@ func TestParseErrorsNameTheParameter(t *testing.T) {
 		{"bad address", base(map[string]string{"vaultAddress": "vault:8200"}), "420", "vaultAddress", "https://"},
 		{"bad skip tls", base(map[string]string{"vaultSkipTLSVerify": "yes please"}), "420", "vaultSkipTLSVerify", "boolean"},
 		{"half client cert", base(map[string]string{"vaultTLSClientCertPath": "/c.pem"}), "420", "vaultTLSClientCertPath", "together"},
-		{"bad method", base(map[string]string{"vaultAuthMethod": "ldap"}), "420", "vaultAuthMethod", "azure, kubernetes or jwt"},
+		{"bad method", base(map[string]string{"vaultAuthMethod": "ldap"}), "420", "vaultAuthMethod", "use azure, jwt or kubernetes"},
 		{"bad identity", base(map[string]string{"azureIdentity": "node"}), "420", "azureIdentity", "workload, managed or podIdentity"},
 		{"workload without client", base(map[string]string{"clientID": "<delete>", "azureIdentity": "workload"}), "420", "clientID", "required"},
 		{"client not guid", base(map[string]string{"clientID": "my-app"}), "420", "clientID", "GUID"},
@@ -156,7 +159,7 @@ func TestParseErrorsNameTheParameter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(attrsJSON(t, tc.attrs), "/t", tc.perm)
+			_, err := Parse(attrsJSON(t, tc.attrs), tc.perm, testMethods)
 			var pe *Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("want *params.Error, got %v", err)
@@ -174,7 +177,7 @@ func TestParseErrorsNameTheParameter(t *testing.T) {
 func TestParseNeverEchoesTokens(t *testing.T) {
 	secret := "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.sig"
 	attrs := base(map[string]string{AttrServiceAccountTokens: `{"aud":{"token":"` + secret + `"` /* truncated JSON */})
-	_, err := Parse(attrsJSON(t, attrs), "/t", "420")
+	_, err := Parse(attrsJSON(t, attrs), "420", testMethods)
 	if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "c2VjcmV0") {
 		t.Fatalf("error must exist and not contain the token: %v", err)
 	}
@@ -182,7 +185,7 @@ func TestParseNeverEchoesTokens(t *testing.T) {
 
 func TestParseRejectsNonJSONAttributes(t *testing.T) {
 	for _, in := range []string{"", "[]", `{"roleName": 5}`, "null garbage"} {
-		if _, err := Parse(in, "/t", "420"); err == nil {
+		if _, err := Parse(in, "420", testMethods); err == nil {
 			t.Errorf("Parse(%q) succeeded", in)
 		}
 	}
@@ -190,13 +193,13 @@ func TestParseRejectsNonJSONAttributes(t *testing.T) {
 
 func TestParseAcceptsAppIDURIResource(t *testing.T) {
 	for _, res := range []string{"api://7d1e2f3a-0000-4000-8000-000000000001", "https://management.azure.com/", "https://vault.example.com"} {
-		p, err := Parse(attrsJSON(t, base(map[string]string{"azureResource": res})), "/t", "420")
+		p, err := Parse(attrsJSON(t, base(map[string]string{"azureResource": res})), "420", testMethods)
 		if err != nil {
 			t.Errorf("azureResource %q refused: %v", res, err)
 			continue
 		}
-		if p.Azure.Resource != res {
-			t.Errorf("resource = %q, want %q", p.Azure.Resource, res)
+		if azureParams(p).Resource != res {
+			t.Errorf("resource = %q, want %q", azureParams(p).Resource, res)
 		}
 	}
 }

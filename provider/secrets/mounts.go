@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
@@ -59,7 +59,7 @@ func newMountCache(size int) *mountCache {
 // ("secret/data/foo", "secret/metadata/foo", "secret/subkeys/foo", …) stay.
 // It fails only when Vault could not answer the mount lookup (sealed,
 // unreachable) even after retries: guessing then could read the wrong path.
-func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path string, retry auth.Backoff) (string, error) {
+func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path string, retry retry.Backoff) (string, error) {
 	m, ok, err := c.lookup(ctx, client, path, retry)
 	if err != nil {
 		return "", err
@@ -87,7 +87,7 @@ type lookupResult struct {
 // that may concern the same mount share one request; a caller whose path
 // the shared answer does not cover tries again, joining or starting the
 // next shared request, and after a few rounds asks on its own.
-func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path string, retry auth.Backoff) (mountInfo, bool, error) {
+func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path string, retry retry.Backoff) (mountInfo, bool, error) {
 	scope := client.Address() + "\x00" + client.Namespace() + "\x00"
 	first, _, _ := strings.Cut(path, "/")
 	for range maxSharedLookups {
@@ -152,7 +152,7 @@ func covers(m mountInfo, path string) bool {
 // fetch asks Vault which mount serves path, retrying failures that may
 // pass. A refusal or an unknown endpoint (old Vault, or a token without
 // access under the mount) is no error: the path is then used as written.
-func (c *mountCache) fetch(ctx context.Context, client *vault.Client, scope, path string, retry auth.Backoff) (lookupResult, error) {
+func (c *mountCache) fetch(ctx context.Context, client *vault.Client, scope, path string, retry retry.Backoff) (lookupResult, error) {
 	var m mountInfo
 	retryable := func(err error) bool { return Retryable(ctx, http.MethodGet, err) }
 	err := retry.Do(ctx, retryable, func(actx context.Context) error {

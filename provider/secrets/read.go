@@ -16,7 +16,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -24,14 +24,14 @@ import (
 type Reader struct {
 	mounts         *mountCache
 	mountCacheSize int
-	retry          auth.Backoff
+	retry          retry.Backoff
 }
 
 // Option configures a Reader.
 type Option func(*Reader)
 
-// WithRetry sets the retry policy of reads (default auth.DefaultBackoff).
-func WithRetry(b auth.Backoff) Option {
+// WithRetry sets the retry policy of reads (default retry.Default).
+func WithRetry(b retry.Backoff) Option {
 	return func(r *Reader) { r.retry = b }
 }
 
@@ -43,7 +43,7 @@ func WithMountCacheSize(n int) Option {
 
 // NewReader returns a Reader.
 func NewReader(opts ...Option) *Reader {
-	r := &Reader{retry: auth.DefaultBackoff}
+	r := &Reader{retry: retry.Default}
 	for _, o := range opts {
 		o(r)
 	}
@@ -178,7 +178,7 @@ func Retryable(ctx context.Context, method string, err error) bool {
 	if method == http.MethodGet && errors.As(err, &re) && re.StatusCode == http.StatusInternalServerError {
 		return true
 	}
-	return auth.VaultRetryable(ctx, err)
+	return retry.VaultRetryable(ctx, err)
 }
 
 // Error is a failed Vault request: path, HTTP status and Vault's message.
@@ -196,7 +196,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Status == 0 {
-		return fmt.Sprintf("Vault request %s %s failed: %s%s", e.Method, e.Path, e.Message, auth.TLSHint(e.Message))
+		return fmt.Sprintf("Vault request %s %s failed: %s%s", e.Method, e.Path, e.Message, retry.TLSHint(e.Message))
 	}
 	hint := ""
 	switch e.Status {
@@ -209,7 +209,7 @@ func (e *Error) Error() string {
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
 		hint = ": a proxy or load balancer in front of Vault could not reach it"
 	}
-	return fmt.Sprintf("Vault %s %s: HTTP %d: %s%s%s", e.Method, e.Path, e.Status, e.Message, hint, auth.RetryNote(e.Err))
+	return fmt.Sprintf("Vault %s %s: HTTP %d: %s%s%s", e.Method, e.Path, e.Status, e.Message, hint, retry.Note(e.Err))
 }
 
 func vaultError(method, path string, err error) *Error {
@@ -221,13 +221,5 @@ func vaultError(method, path string, err error) *Error {
 		}
 		return &Error{Method: method, Path: path, Status: re.StatusCode, Message: msg, Err: err}
 	}
-	return &Error{Method: method, Path: path, Message: oneLine(err.Error()), Err: err}
-}
-
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
-	}
-	return s
+	return &Error{Method: method, Path: path, Message: retry.OneLine(err.Error()), Err: err}
 }

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
-var fastRetry = WithRetry(auth.Backoff{Retries: 3, Base: time.Millisecond, Max: 5 * time.Millisecond})
+var fastRetry = WithRetry(retry.Backoff{Retries: 3, Base: time.Millisecond, Max: 5 * time.Millisecond})
 
 // answers replies with the given statuses in turn, then with the secret.
 func answers(statuses ...int) (func(w http.ResponseWriter, r *http.Request, body map[string]any), *atomic.Int32) {
@@ -71,7 +71,7 @@ func TestReadRetries(t *testing.T) {
 			if !errors.As(err, &se) || se.Status != tc.wantStatus {
 				t.Fatalf("err = %v, want a *secrets.Error with HTTP %d", err, tc.wantStatus)
 			}
-			if note := auth.RetryNote(err); !strings.Contains(err.Error(), tc.wantNote) || (tc.wantNote == "") != (note == "") {
+			if note := retry.Note(err); !strings.Contains(err.Error(), tc.wantNote) || (tc.wantNote == "") != (note == "") {
 				t.Errorf("err = %v, want a retry note %q", err, tc.wantNote)
 			}
 		})
@@ -82,7 +82,7 @@ func TestReadRetriesDisabled(t *testing.T) {
 	fv := newFakeVault(t)
 	h, calls := answers(503)
 	fv.secrets["kv1/db"] = h
-	_, err := NewReader(WithRetry(auth.Backoff{})).Read(context.Background(), fv.client(t, ""), Request{Method: "GET", Path: "kv1/db"})
+	_, err := NewReader(WithRetry(retry.Backoff{})).Read(context.Background(), fv.client(t, ""), Request{Method: "GET", Path: "kv1/db"})
 	if err == nil || calls.Load() != 1 {
 		t.Errorf("with retries off: err = %v after %d requests, want a failure after 1", err, calls.Load())
 	}

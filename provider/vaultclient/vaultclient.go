@@ -11,7 +11,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/klog/v2"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -34,7 +34,7 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 	}
 	cfg.Address = address
 	cfg.Timeout = p.timeout
-	// The callers retry with their own policy (auth.Backoff): vault/api's
+	// The callers retry with their own policy (retry.Backoff): vault/api's
 	// built-in retries would repeat logins refused with 500 and ignore the
 	// mount's deadline.
 	cfg.MaxRetries = 0
@@ -46,12 +46,13 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 	if err := cfg.ConfigureTLS(tc); err != nil {
 		return nil, tlsParameterError(tls, err)
 	}
-	cfg.HttpClient.Transport = retryAfterTransport{next: cfg.HttpClient.Transport}
 	if p.observe != nil {
 		cfg.HttpClient.Transport = &metrics.RoundTripper{Next: cfg.HttpClient.Transport, Count: func(r *http.Request, status int) {
 			p.observe(metrics.VaultKind(r.Method, r.URL.Path), status)
 		}}
 	}
+	// Outermost, so the metrics above still see the answer's status.
+	cfg.HttpClient.Transport = retry.Transport(cfg.HttpClient.Transport)
 	if tls.SkipVerify {
 		klog.InfoS("WARNING: vaultSkipTLSVerify is true: the Vault server's certificate is not verified; use vaultCACertPath instead", "vaultAddress", address)
 	}
@@ -62,18 +63,4 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 	c.ClearToken()
 	c.ClearNamespace()
 	return c, nil
-}
-
-// retryAfterTransport hands each response's Retry-After to the retry policy
-// of the call that made the request (see auth.NoteRetryAfter).
-type retryAfterTransport struct {
-	next http.RoundTripper
-}
-
-func (t retryAfterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(r)
-	if err == nil && auth.RetryableStatus(resp.StatusCode) {
-		auth.NoteRetryAfter(r.Context(), resp.Header)
-	}
-	return resp, err
 }

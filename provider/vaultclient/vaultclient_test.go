@@ -11,7 +11,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -51,7 +51,7 @@ func TestPoolClientsDoNotRetryOnTheirOwn(t *testing.T) {
 			t.Errorf("HTTP %d: read succeeded", status)
 		}
 		if got := n.Load(); got != 1 {
-			t.Errorf("HTTP %d: server saw %d requests, want 1: retries belong to auth.Backoff", status, got)
+			t.Errorf("HTTP %d: server saw %d requests, want 1: retries belong to retry.Backoff", status, got)
 		}
 	}
 }
@@ -64,8 +64,8 @@ func TestPoolClientsReportRetryAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	b := auth.Backoff{Retries: 1, Base: time.Millisecond, Max: time.Millisecond}
-	err = b.Do(context.Background(), func(err error) bool { return auth.VaultRetryable(context.Background(), err) }, func(ctx context.Context) error {
+	b := retry.Backoff{Retries: 1, Base: time.Millisecond, Max: time.Millisecond}
+	err = b.Do(context.Background(), func(err error) bool { return retry.VaultRetryable(context.Background(), err) }, func(ctx context.Context) error {
 		_, err := c.Logical().ReadWithContext(ctx, "kv/x")
 		return err
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
@@ -259,7 +260,7 @@ func TestLoadStormWithVaultFaults(t *testing.T) {
 	if refused.ok != 900 || refused.failed != 100 || refused.codes[codes.InvalidArgument] != 100 {
 		t.Errorf("storm a: %d whole, %d failed %v; want 900 whole and 100 InvalidArgument", refused.ok, refused.failed, refused.codes)
 	}
-	retried := storm(t, c, "b", int64(auth.DefaultBackoff.Retries), vaultfront.Fault{Status: 503, Every: 10})
+	retried := storm(t, c, "b", int64(retry.Default.Retries), vaultfront.Fault{Status: 503, Every: 10})
 	t.Logf("storm b (10%% of reads 503, retried): %d whole, %d failed %v, %d partial", retried.ok, retried.failed, retried.codes, retried.partial)
 	if retried.ok < stormMounts-10 {
 		t.Errorf("storm b: only %d of %d mounts survived 10%% transient faults", retried.ok, stormMounts)

@@ -1,4 +1,4 @@
-package auth
+package retry
 
 import (
 	"context"
@@ -85,7 +85,7 @@ func TestBackoffDo(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want it to wrap %v", err, tc.wantErr)
 			}
-			if got := RetryNote(err); (tc.wantNote == "") != (got == "") || !strings.Contains(got, tc.wantNote) {
+			if got := Note(err); (tc.wantNote == "") != (got == "") || !strings.Contains(got, tc.wantNote) {
 				t.Errorf("retry note = %q, want one containing %q", got, tc.wantNote)
 			}
 		})
@@ -127,17 +127,20 @@ func TestBackoffJitterVaries(t *testing.T) {
 }
 
 // retryAfterOp fails like a server answering 429 with Retry-After: value.
-func retryAfterOp(value string) func(context.Context) error {
+func retryAfterOp(t *testing.T, value string) func(context.Context) error {
+	after, ok := ParseRetryAfter(value, time.Now())
+	if !ok {
+		t.Fatalf("bad Retry-After %q", value)
+	}
 	return func(ctx context.Context) error {
-		NoteRetryAfter(ctx, http.Header{"Retry-After": []string{value}})
-		return errTransient
+		return fmt.Errorf("request: %w", &AfterError{After: after, Err: errTransient})
 	}
 }
 
 func TestBackoffHonoursRetryAfter(t *testing.T) {
 	rec := &recorder{}
 	b := Backoff{Retries: 1, sleep: rec.sleep}
-	err := b.Do(context.Background(), isTransient, retryAfterOp("3"))
+	err := b.Do(context.Background(), isTransient, retryAfterOp(t, "3"))
 	if len(rec.waits) != 1 || rec.waits[0] < 3*time.Second {
 		t.Fatalf("waits = %v, want one of at least the 3s the server asked for", rec.waits)
 	}
@@ -163,13 +166,13 @@ func TestBackoffStopsBeforeTheDeadline(t *testing.T) {
 			defer cancel()
 			rec := &recorder{}
 			b := Backoff{Retries: 3, MaxRetryAfter: tc.maxAfter, sleep: rec.sleep}
-			err := b.Do(ctx, isTransient, retryAfterOp(tc.retryAfter))
+			err := b.Do(ctx, isTransient, retryAfterOp(t, tc.retryAfter))
 			if len(rec.waits) != 0 {
 				t.Errorf("waited %v, want no wait at all", rec.waits)
 			}
-			var re *RetryError
+			var re *Error
 			if !errors.As(err, &re) || re.Attempts != 1 || !strings.Contains(err.Error(), tc.reason) {
-				t.Fatalf("err = %v, want a RetryError after 1 attempt saying %q", err, tc.reason)
+				t.Fatalf("err = %v, want an Error after 1 attempt saying %q", err, tc.reason)
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("a server's answer was turned into a deadline error: %v", err)
@@ -235,10 +238,71 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-func TestNoteRetryAfterOutsideDo(t *testing.T) {
-	// Transports call it for every response: without a Do it does nothing.
-	NoteRetryAfter(context.Background(), http.Header{"Retry-After": []string{"5"}})
+func TestAfter(t *testing.T) {
+	wrapped := fmt.Errorf("request: %w", &AfterError{After: 5 * time.Second, Err: &vault.ResponseError{StatusCode: 429}})
+	if got := After(wrapped); got != 5*time.Second {
+		t.Errorf("After = %v, want the 5s carried in the chain", got)
+	}
+	if got := After(errTransient); got != 0 {
+		t.Errorf("After of an error without Retry-After = %v, want 0", got)
+	}
+	if !VaultRetryable(context.Background(), wrapped) {
+		t.Error("a 429 carrying Retry-After is not retryable")
+	}
 }
+
+// TestTransport: a retryable answer with a valid Retry-After becomes an
+// *AfterError around the ResponseError vault/api makes of it; every other
+// answer passes as it was.
+func TestTransport(t *testing.T) {
+	tests := []struct {
+		name       string
+		path       string
+		status     int
+		retryAfter string
+		wantAfter  time.Duration // 0: the answer passes
+	}{
+		{"429 with seconds", "/v1/kv/x", 429, "2", 2 * time.Second},
+		{"503 with seconds", "/v1/kv/x", 503, "1", time.Second},
+		{"429 without Retry-After", "/v1/kv/x", 429, "", 0},
+		{"429 with a bad Retry-After", "/v1/kv/x", 429, "soon", 0},
+		{"500 is not asked to wait", "/v1/kv/x", 500, "2", 0},
+		{"200", "/v1/kv/x", 200, "2", 0},
+		{"a standby's 429 to sys/health is an answer", "/v1/sys/health", 429, "2", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			next := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				h := http.Header{}
+				if tc.retryAfter != "" {
+					h.Set("Retry-After", tc.retryAfter)
+				}
+				return &http.Response{StatusCode: tc.status, Header: h, Request: r,
+					Body: io.NopCloser(strings.NewReader(`{"errors":["slow down"]}`))}, nil
+			})
+			req, _ := http.NewRequest("GET", "http://vault"+tc.path, nil)
+			resp, err := Transport(next).RoundTrip(req)
+			if tc.wantAfter == 0 {
+				if err != nil || resp == nil || resp.StatusCode != tc.status {
+					t.Fatalf("RoundTrip = %v, %v; want the answer as it was", resp, err)
+				}
+				return
+			}
+			var ae *AfterError
+			var re *vault.ResponseError
+			if resp != nil || !errors.As(err, &ae) || ae.After != tc.wantAfter {
+				t.Fatalf("RoundTrip = %v, %v; want an *AfterError of %v", resp, err, tc.wantAfter)
+			}
+			if !errors.As(err, &re) || re.StatusCode != tc.status || len(re.Errors) != 1 || re.Errors[0] != "slow down" {
+				t.Errorf("err = %#v, want the ResponseError of HTTP %d with Vault's message", err, tc.status)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestVaultRetryable(t *testing.T) {
 	refused := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/v1/x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
@@ -268,5 +332,15 @@ func TestVaultRetryable(t *testing.T) {
 		if got := VaultRetryable(tc.ctx, tc.err); got != tc.want {
 			t.Errorf("%s: VaultRetryable = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	if got := OneLine("1 error occurred:\n\t* bad\n\n"); got != "1 error occurred: * bad" {
+		t.Errorf("OneLine = %q", got)
+	}
+	long := strings.Repeat("x", 700)
+	if got := OneLine(long); len(got) != 600+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("OneLine did not cut at 600: %d bytes", len(got))
 	}
 }

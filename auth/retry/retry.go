@@ -1,4 +1,11 @@
-package auth
+// Package retry owns when and how long to wait before trying a failed call
+// again: capped exponential backoff with jitter bounded by the caller's
+// deadline (Backoff), which failures may pass (VaultRetryable), the
+// Retry-After a server asked for (AfterError, carried in the error the
+// Vault client's transport returns), and how a failed call reads in a
+// message: its retries (Note), a TLS hint, one line (OneLine). Vault logins
+// (auth) and reads (provider/secrets) share it; it knows nothing of either.
+package retry
 
 import (
 	"context"
@@ -12,7 +19,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -40,8 +46,8 @@ type Backoff struct {
 	sleep func(ctx context.Context, d time.Duration) error // tests
 }
 
-// DefaultBackoff is the policy for Vault reads and logins.
-var DefaultBackoff = Backoff{Retries: 3}
+// Default is the policy for Vault reads and logins.
+var Default = Backoff{Retries: 3}
 
 func (b Backoff) withDefaults() Backoff {
 	if b.Base <= 0 {
@@ -66,14 +72,14 @@ func (b Backoff) withDefaults() Backoff {
 // retries are used up, or waiting would leave the next attempt no time before
 // ctx's deadline.
 // Each attempt gets a context that ends Reserve before ctx's deadline. When
-// it gives up after a retryable failure it returns a *RetryError wrapping the
-// last error.
+// it gives up after a retryable failure it returns an *Error wrapping the
+// last error. A failure that carries an *AfterError is not retried sooner
+// than the server asked.
 func (b Backoff) Do(ctx context.Context, retryable func(error) bool, op func(context.Context) error) error {
 	b = b.withDefaults()
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		hint := &retryAfterHint{}
-		actx, cancel := b.attemptContext(context.WithValue(ctx, retryAfterKey{}, hint))
+		actx, cancel := b.attemptContext(ctx)
 		err := op(actx)
 		attemptExpired := actx.Err() != nil && ctx.Err() == nil
 		cancel()
@@ -81,7 +87,7 @@ func (b Backoff) Do(ctx context.Context, retryable func(error) bool, op func(con
 		case err == nil:
 			return nil
 		case attemptExpired:
-			return &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: err, Deadline: true,
+			return &Error{Attempts: attempt, Elapsed: time.Since(start), Err: err, Deadline: true,
 				Reason: "no answer in the time the mount's deadline leaves"}
 		case ctx.Err() != nil || !retryable(err):
 			return err
@@ -89,11 +95,11 @@ func (b Backoff) Do(ctx context.Context, retryable func(error) bool, op func(con
 			if attempt == 1 {
 				return err
 			}
-			return &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: err}
+			return &Error{Attempts: attempt, Elapsed: time.Since(start), Err: err}
 		}
-		wait, reason := b.wait(ctx, attempt, hint.get())
+		wait, reason := b.wait(ctx, attempt, After(err))
 		if reason != "" {
-			return &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: err, Reason: reason}
+			return &Error{Attempts: attempt, Elapsed: time.Since(start), Err: err, Reason: reason}
 		}
 		if serr := b.sleep(ctx, wait); serr != nil {
 			return err
@@ -141,9 +147,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// RetryError is a call that failed after retries, or that was not retried
+// Error is a call that failed after retries, or that was not retried
 // because waiting would have passed the deadline.
-type RetryError struct {
+type Error struct {
 	Attempts int
 	Elapsed  time.Duration
 	Reason   string // why retrying stopped before the retries were used up
@@ -152,16 +158,16 @@ type RetryError struct {
 	Deadline bool
 }
 
-func (e *RetryError) Error() string { return e.Err.Error() + e.Note() }
-func (e *RetryError) Unwrap() error { return e.Err }
+func (e *Error) Error() string { return e.Err.Error() + e.Note() }
+func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes a RetryError that ran out of time a context.DeadlineExceeded.
-func (e *RetryError) Is(target error) bool {
+// Is makes an Error that ran out of time a context.DeadlineExceeded.
+func (e *Error) Is(target error) bool {
 	return e.Deadline && target == context.DeadlineExceeded
 }
 
 // Note says how often the call was tried, e.g. " (tried 4 times over 1.2s)".
-func (e *RetryError) Note() string {
+func (e *Error) Note() string {
 	s := fmt.Sprintf(" (tried %d times over %s", e.Attempts, e.Elapsed.Round(time.Millisecond))
 	if e.Attempts == 1 {
 		s = " (tried once"
@@ -172,9 +178,9 @@ func (e *RetryError) Note() string {
 	return s + ")"
 }
 
-// RetryNote returns the Note of a *RetryError in err's chain, or "".
-func RetryNote(err error) string {
-	var re *RetryError
+// Note returns the Note of an *Error in err's chain, or "".
+func Note(err error) string {
+	var re *Error
 	if errors.As(err, &re) {
 		return re.Note()
 	}
@@ -231,36 +237,59 @@ func VaultRetryable(ctx context.Context, err error) bool {
 	return ConnectionError(ctx, err)
 }
 
-type retryAfterKey struct{}
-
-// retryAfterHint carries a response's Retry-After from the transport to the
-// Backoff.Do attempt whose request it answered.
-type retryAfterHint struct {
-	mu sync.Mutex
-	d  time.Duration
+// AfterError is an answer that asked, with Retry-After, not to be tried
+// again sooner than After. It wraps the answer's error (for Vault, the
+// *vault.ResponseError), so the status and message stay readable.
+type AfterError struct {
+	After time.Duration
+	Err   error
 }
 
-func (h *retryAfterHint) get() time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.d
+func (e *AfterError) Error() string { return e.Err.Error() }
+func (e *AfterError) Unwrap() error { return e.Err }
+
+// After returns the Retry-After of an *AfterError in err's chain, or 0.
+func After(err error) time.Duration {
+	var ae *AfterError
+	if errors.As(err, &ae) {
+		return ae.After
+	}
+	return 0
 }
 
-// NoteRetryAfter records the Retry-After header of a response to a request
-// made with ctx, for the Backoff.Do attempt that made it. HTTP transports
-// call it for every response; it does nothing outside Backoff.Do.
-func NoteRetryAfter(ctx context.Context, h http.Header) {
-	hint, ok := ctx.Value(retryAfterKey{}).(*retryAfterHint)
-	if !ok {
-		return
+// Transport returns next with each retryable Vault answer (429, 502, 503,
+// 504) that carries a valid Retry-After turned into an error: an
+// *AfterError wrapping the *vault.ResponseError that vault/api would have
+// made of the answer. A transport is the one place that sees the header;
+// vault/api keeps only the status and message.
+func Transport(next http.RoundTripper) http.RoundTripper {
+	return afterTransport{next: next}
+}
+
+type afterTransport struct {
+	next http.RoundTripper
+}
+
+func (t afterTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	if err != nil || !RetryableStatus(resp.StatusCode) {
+		return resp, err
 	}
-	d, ok := ParseRetryAfter(h.Get("Retry-After"), time.Now())
+	after, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	if !ok {
-		return
+		return resp, nil
 	}
-	hint.mu.Lock()
-	hint.d = max(hint.d, d)
-	hint.mu.Unlock()
+	if resp.Request == nil {
+		resp.Request = r
+	}
+	vresp := &vault.Response{Response: resp}
+	// Error reads and closes the body; nil: an answer vault/api accepts (a
+	// standby's 429 to sys/health), passed on as it was.
+	rerr := vresp.Error()
+	if rerr == nil {
+		return vresp.Response, nil
+	}
+	return nil, &AfterError{After: after, Err: rerr}
 }
 
 // ParseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
@@ -282,14 +311,24 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return max(t.Sub(now), 0), true
 }
 
-// withRetryNote appends how often cause's call was tried to the message of
-// err, an *Error that explains cause, unless it says so already.
-func withRetryNote(err, cause error) error {
-	note := RetryNote(cause)
-	var ae *Error
-	if note == "" || !errors.As(err, &ae) || strings.Contains(ae.Error(), note) {
-		return err
+// TLSHint points at the TLS parameters when a connection to Vault failed on TLS.
+func TLSHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: failed to verify"):
+		return " (Vault's certificate was not accepted: set vaultCACertPath, vaultCADirectory or vaultCAPem to its CA, and vaultTLSServerName to a name in the certificate)"
+	case strings.Contains(msg, "tls:") || strings.Contains(msg, "remote error"):
+		return " (the TLS handshake failed: if Vault requires a client certificate, set vaultTLSClientCertPath and vaultTLSClientKeyPath)"
 	}
-	ae.Err = fmt.Errorf("%w%s", ae.Err, note)
-	return err
+	return ""
+}
+
+// OneLine joins s's lines and spaces and caps it at 600 bytes, for
+// messages that end up in a pod's events (which Kubernetes aggregates by
+// message, one line each).
+func OneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
 }
