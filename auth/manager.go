@@ -13,6 +13,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 )
 
 // Manager logs in with the configured methods and caches Vault tokens per
@@ -25,7 +27,7 @@ type Manager struct {
 	methods map[string]Method
 	cache   bool
 	renew   bool
-	onCache func(hit bool)
+	obs     observe.Observer
 	now     func() time.Time
 	group   singleflight.Group
 	retry   Backoff // logins
@@ -56,8 +58,9 @@ type Options struct {
 	// MaxTokens bounds the token cache (default DefaultMaxTokens); the least
 	// recently used token goes first, and is revoked.
 	MaxTokens int
-	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
-	OnCacheLookup func(hit bool)
+	// Observer, if set, is told whether each Token call found a fresh
+	// cached token (cache observe.CacheVaultToken).
+	Observer observe.Observer
 	// LoginRetry retries logins that got no answer or 429/502/503/504;
 	// nil: DefaultBackoff.
 	LoginRetry *Backoff
@@ -65,14 +68,10 @@ type Options struct {
 
 // NewManager returns a Manager that uses methods, keyed by method name.
 func NewManager(methods map[string]Method, opts Options) *Manager {
-	onCache := opts.OnCacheLookup
-	if onCache == nil {
-		onCache = func(bool) {}
-	}
 	if opts.MaxTokens <= 0 {
 		opts.MaxTokens = DefaultMaxTokens
 	}
-	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, onCache: onCache, now: time.Now,
+	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, obs: observe.OrNop(opts.Observer), now: time.Now,
 		revoker: newRevoker()}
 	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
 	m.retry = DefaultBackoff
@@ -122,10 +121,9 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 	}
 	key := cacheKey(req, principal)
 	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
-		m.onCache(true)
+		m.obs.CacheLookup(observe.CacheVaultToken, true)
 		return &Lease{Token: tok, Expires: exp, key: key}, nil
 	}
-	m.onCache(false)
 	ch := m.group.DoChan(key, func() (any, error) {
 		// Callers share this login: one caller giving up must not fail the
 		// others, so the login runs on its own deadline.
@@ -133,6 +131,8 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		defer cancel()
 		return m.refresh(lctx, client, method, req, key, principal)
 	})
+	// Told once this caller waits for the login (its own or one it joined).
+	m.obs.CacheLookup(observe.CacheVaultToken, false)
 	select {
 	case <-ctx.Done():
 		return nil, &Error{Kind: KindUnavailable, Err: fmt.Errorf("waiting for the %s login at auth/%s as role %q (%s): %w",

@@ -48,7 +48,7 @@ func serve(ctx context.Context, o *options) error {
 	}
 	go releaseMemoryAfterBursts(ctx)
 	p.Start(ctx)
-	serveErr := server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
+	serveErr := server.New(p, version, server.WithObserver(m)).Serve(ctx, l, o.shutdownGrace)
 	// /readyz has answered 503 since shutdown began; stop the HTTP servers last.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

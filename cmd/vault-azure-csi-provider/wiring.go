@@ -40,7 +40,7 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 		return nil, err
 	}
 	az, err := azure.New(azure.Config{
-		OnRequest:              m.AzureRequest,
+		Observer:               m,
 		IMDSEndpoint:           o.imdsEndpoint,
 		AuthorityHost:          o.authorityHost,
 		NMIEndpoint:            o.nmiEndpoint,
@@ -55,24 +55,22 @@ func wire(o *options, m *metrics.Metrics) (*wiring, error) {
 	manager := auth.NewManager(map[string]auth.Method{
 		auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa,
 	}, auth.Options{DisableCache: o.disableCache, RenewTokens: o.renewTokens, MaxTokens: o.tokenCacheSize,
-		OnCacheLookup: func(hit bool) { m.CacheLookup("vault_token", hit) }, LoginRetry: retry})
+		Observer: m, LoginRetry: retry})
 	p, err := provider.New(provider.Config{
 		DefaultVaultAddress:   o.vaultAddr,
 		VaultTimeout:          o.vaultTimeout,
 		MaxResponseBytes:      o.maxObjectsBytes,
-		OnVaultRequest:        m.VaultRequest,
+		Observer:              m,
 		SecretCacheTTL:        o.secretCacheTTL,
 		SecretCacheMaxEntries: o.secretCacheSize,
 		MaxVaultClients:       o.clientCacheSize,
 		RequireVaultTLS:       o.requireTLS,
 		VaultMaxConcurrency:   o.vaultMaxConc,
-		OnSecretCache:         func(hit bool) { m.CacheLookup("secret", hit) },
 		VaultRetry:            retry,
 		VersionKey:            versionKey,
 		MountCacheSize:        o.mountCacheSize,
 		DisableDynamicReuse:   !o.dynamicReuse,
-		Dynamic: dynamic.Config{IdleRevoke: o.dynamicIdle, MaxSecrets: o.dynamicMax,
-			OnEvent: func(e dynamic.Event) { m.DynamicEvent(string(e)) }},
+		Dynamic:               dynamic.Config{IdleRevoke: o.dynamicIdle, MaxSecrets: o.dynamicMax},
 	}, manager)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 )
 
@@ -31,13 +32,23 @@ func (m *panickyMounter) Mount(_ context.Context, _, targetPath, _ string) (*pro
 		Versions: []provider.Version{{ID: "a", Version: "1"}}}, nil
 }
 
+// mountResults records the result of each Mount.
+type mountResults struct {
+	observe.Nop
+	results []string
+}
+
+func (m *mountResults) ObserveMount(result string, _ time.Duration) {
+	m.results = append(m.results, result)
+}
+
 // TestPanicInMountIsInternalAndServerKeepsServing: an injected panic in
 // Mount answers codes.Internal, the process survives, and the next Mount on
 // the same connection succeeds.
 func TestPanicInMountIsInternalAndServerKeepsServing(t *testing.T) {
 	m := &panickyMounter{}
-	var observed []string
-	client, _, cancel, done := serveWithOptionsForTest(t, m, WithMountObserver(func(result string, _ time.Duration) { observed = append(observed, result) }))
+	mounts := &mountResults{}
+	client, _, cancel, done := serveWithOptionsForTest(t, m, WithObserver(mounts))
 	for _, tc := range []struct{ path, want string }{
 		{"/index", "runtime error: index out of range"},
 		{"/value", "a panic with a value of type string"},
@@ -58,7 +69,7 @@ func TestPanicInMountIsInternalAndServerKeepsServing(t *testing.T) {
 	if m.calls.Load() != 3 {
 		t.Errorf("mounter called %d times, want 3", m.calls.Load())
 	}
-	if strings.Join(observed, ",") != "Internal,Internal,ok" {
+	if observed := strings.Join(mounts.results, ","); observed != "Internal,Internal,ok" {
 		t.Errorf("observed mount results %q, want Internal,Internal,ok", observed)
 	}
 	cancel()

@@ -12,7 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -47,10 +47,10 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 		return nil, tlsParameterError(tls, err)
 	}
 	cfg.HttpClient.Transport = retryAfterTransport{next: cfg.HttpClient.Transport}
-	if p.observe != nil {
-		cfg.HttpClient.Transport = &metrics.RoundTripper{Next: cfg.HttpClient.Transport, Count: func(r *http.Request, status int) {
-			p.observe(metrics.VaultKind(r.Method, r.URL.Path), status)
-		}}
+	if obs := p.observer; obs != nil {
+		cfg.HttpClient.Transport = observe.Transport(cfg.HttpClient.Transport, func(r *http.Request, status int) {
+			obs.VaultRequest(requestKind(r.Method, r.URL.Path), status)
+		})
 	}
 	if tls.SkipVerify {
 		klog.InfoS("WARNING: vaultSkipTLSVerify is true: the Vault server's certificate is not verified; use vaultCACertPath instead", "vaultAddress", address)
