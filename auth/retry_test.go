@@ -236,8 +236,19 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestNoteRetryAfterOutsideDo(t *testing.T) {
-	// Transports call it for every response: without a Do it does nothing.
-	NoteRetryAfter(context.Background(), http.Header{"Retry-After": []string{"5"}})
+	// Transports note every response; a note outside a Do (a request not
+	// made by an attempt) is dropped, and no later Do on that context waits
+	// for it.
+	ctx := context.Background()
+	NoteRetryAfter(ctx, http.Header{"Retry-After": []string{"5"}})
+	rec := &recorder{}
+	op, _ := failing(errTransient)
+	if err := (Backoff{Retries: 1, sleep: rec.sleep}).Do(ctx, isTransient, op); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.waits) != 1 || rec.waits[0] > 100*time.Millisecond {
+		t.Errorf("waits = %v, want one backoff of at most 100ms, not the 5s noted outside the Do", rec.waits)
+	}
 }
 
 func TestVaultRetryable(t *testing.T) {
