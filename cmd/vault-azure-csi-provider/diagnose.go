@@ -10,6 +10,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -29,7 +30,7 @@ const (
 // diagnosis runs the mount one step at a time and explains the first failure.
 type diagnosis struct {
 	mo *mountOptions
-	w  *wiring
+	w  *setup.Wiring
 	r  *report
 
 	spc    *spcDoc
@@ -128,7 +129,7 @@ func (d *diagnosis) vaultAddress() string {
 	if d.prm != nil && d.prm.VaultAddress != "" {
 		return d.prm.VaultAddress
 	}
-	return d.mo.vaultAddr
+	return d.mo.VaultAddr
 }
 
 func (d *diagnosis) describeParams() string {
@@ -143,7 +144,7 @@ func (d *diagnosis) describeParams() string {
 		if p.Azure.ClientID != "" {
 			parts = append(parts, "clientID "+p.Azure.ClientID)
 		}
-		if t := firstOf(p.Azure.TenantID, d.mo.tenantID); t != "" && p.Azure.Identity == params.IdentityWorkload {
+		if t := firstOf(p.Azure.TenantID, d.mo.TenantID); t != "" && p.Azure.Identity == params.IdentityWorkload {
 			parts = append(parts, "tenant "+t)
 		}
 		parts = append(parts, "azureResource "+p.Azure.Resource)

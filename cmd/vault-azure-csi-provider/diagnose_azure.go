@@ -19,12 +19,12 @@ func (d *diagnosis) identityEndpoint() (name, url string, header http.Header) {
 	p := d.prm
 	switch p.Azure.Identity {
 	case params.IdentityWorkload:
-		tenant := firstOf(p.Azure.TenantID, d.mo.tenantID)
-		return "Entra ID", strings.TrimSuffix(d.mo.authorityHost, "/") + "/" + tenant + "/.well-known/openid-configuration", nil
+		tenant := firstOf(p.Azure.TenantID, d.mo.TenantID)
+		return "Entra ID", strings.TrimSuffix(d.mo.AuthorityHost, "/") + "/" + tenant + "/.well-known/openid-configuration", nil
 	case params.IdentityManaged:
-		return "IMDS", strings.TrimSuffix(d.mo.imdsEndpoint, "/") + "/metadata/instance?api-version=2021-02-01", http.Header{"Metadata": {"true"}}
+		return "IMDS", strings.TrimSuffix(d.mo.IMDSEndpoint, "/") + "/metadata/instance?api-version=2021-02-01", http.Header{"Metadata": {"true"}}
 	default:
-		return "aad-pod-identity NMI", d.mo.nmiEndpoint, nil
+		return "aad-pod-identity NMI", d.mo.NMIEndpoint, nil
 	}
 }
 
@@ -33,7 +33,7 @@ func (d *diagnosis) checkReachable(ctx context.Context) bool {
 		d.r.skip(stepReachable, d.prm.AuthMethod+" auth needs no Azure endpoint")
 		return true
 	}
-	if d.prm.Azure.Identity == params.IdentityWorkload && firstOf(d.prm.Azure.TenantID, d.mo.tenantID) == "" {
+	if d.prm.Azure.Identity == params.IdentityWorkload && firstOf(d.prm.Azure.TenantID, d.mo.TenantID) == "" {
 		d.r.fail(stepReachable, nil, explanation{why: "workload identity needs a tenant and none is set",
 			fix: "set tenantID in the SecretProviderClass or pass --azure-tenant-id (chart value azure.tenantID)"})
 		return false
@@ -90,7 +90,7 @@ func (d *diagnosis) checkAzureToken(ctx context.Context) bool {
 		d.r.skip(stepAzure, d.prm.AuthMethod+" auth sends the service-account token itself")
 		return true
 	}
-	data, err := d.w.azure.LoginData(ctx, d.areq)
+	data, err := d.w.Azure.LoginData(ctx, d.areq)
 	if err != nil {
 		d.r.fail(stepAzure, err, d.explainAzure(err))
 		return false

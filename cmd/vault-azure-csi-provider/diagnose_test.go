@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -81,7 +82,7 @@ func TestTokenAudience(t *testing.T) {
 
 func azureDiagnosis() *diagnosis {
 	return &diagnosis{
-		mo: &mountOptions{options: &options{}},
+		mo: &mountOptions{Options: &setup.Options{}},
 		prm: &params.Params{AuthMethod: "azure", AuthMountPath: "azure", RoleName: "shop-web",
 			Azure: params.Azure{Identity: "workload", ClientID: "0c6b8f2e-5a1d-4c3b-9e7f-1a2b3c4d5e6f", Resource: "https://management.azure.com/"},
 			Pod:   params.Pod{Namespace: "shop", ServiceAccount: "web"}},
