@@ -43,7 +43,7 @@ func run(args []string) int {
 		fmt.Println(version)
 		return 0
 	}
-	if err := setupLogging(opts.LogFormat); err != nil {
+	if err := setupLogging(opts.LogFormat, fs); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}

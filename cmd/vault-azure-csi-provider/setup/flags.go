@@ -52,7 +52,7 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.Endpoint, "endpoint", "/provider/vault-azure.sock", "unix socket to serve the driver on (the driver finds it as <providers dir>/<provider name>.sock)")
 	fs.StringVar(&o.VaultAddr, "vault-addr", "", "default Vault address for SecretProviderClasses without vaultAddress")
 	fs.DurationVar(&o.VaultTimeout, "vault-timeout", 30*time.Second, "timeout of each Vault request")
-	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text (klog) or json (the JSON lines of Kubernetes components, k8s.io/component-base/logs)")
 	fs.BoolVar(&o.ShowVersion, "version", false, "print the version and exit")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight mounts may take to finish")
 	fs.StringVar(&o.NodeIdentityNS, "allow-node-identity-namespaces", "", "comma-separated namespaces whose pods may log in as the node's managed identity (azureIdentity: managed); \"*\" allows all; default none")
