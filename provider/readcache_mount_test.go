@@ -22,7 +22,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -118,22 +118,6 @@ const cacheObjects = `
 - {objectName: cert, secretPath: pki/issue/web, method: POST, secretArgs: {common_name: x}, secretKey: certificate}
 `
 
-// secretLookups counts the secret cache's hits and misses.
-type secretLookups struct {
-	observe.Nop
-	hits, misses atomic.Int32
-}
-
-func (l *secretLookups) CacheLookup(cache string, hit bool) {
-	switch {
-	case cache != observe.CacheSecret:
-	case hit:
-		l.hits.Add(1)
-	default:
-		l.misses.Add(1)
-	}
-}
-
 func TestMountSecretCache(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -150,7 +134,7 @@ func TestMountSecretCache(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			gv := newGatedVault(t, false)
-			lookups := &secretLookups{}
+			lookups := &observetest.Recorder{}
 			p := newProvider(t, Config{SecretCacheTTL: tc.ttl, Observer: lookups}, podAuth{})
 			certs, pods := map[string]bool{}, map[string]bool{}
 			for i, pod := range tc.pods {
@@ -173,8 +157,8 @@ func TestMountSecretCache(t *testing.T) {
 			if got := gv.count("PUT pki/issue/web") + gv.count("POST pki/issue/web"); got != len(pods) || len(certs) != len(pods) {
 				t.Errorf("issue requests %d, distinct certificates %d; want %d each (one per pod)", got, len(certs), len(pods))
 			}
-			if int(lookups.hits.Load()) != tc.wantHits || int(lookups.misses.Load()) != tc.wantMiss {
-				t.Errorf("cache hits %d misses %d, want %d and %d", lookups.hits.Load(), lookups.misses.Load(), tc.wantHits, tc.wantMiss)
+			if hits, misses := lookups.Count("cache secret hit"), lookups.Count("cache secret miss"); hits != tc.wantHits || misses != tc.wantMiss {
+				t.Errorf("cache hits %d misses %d, want %d and %d", hits, misses, tc.wantHits, tc.wantMiss)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package azure
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 )
 
 type capture struct{ got *http.Request }
@@ -79,7 +78,7 @@ func TestIMDSRewriterReachesEndpoint(t *testing.T) {
 	imds := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	cfg, _ := unusedEndpoints(t)
 	cfg.IMDSEndpoint = imds.srv.URL
-	rec := &requestRecorder{}
+	rec := &observetest.Recorder{}
 	cfg.Observer = rec
 	m := mustNew(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -97,19 +96,9 @@ func TestIMDSRewriterReachesEndpoint(t *testing.T) {
 	if r := imds.last(); r.URL.Path != "/metadata/identity/oauth2/token" || r.URL.Query().Get("resource") != "x" {
 		t.Errorf("emulator got %s", r.URL)
 	}
-	if len(rec.requests) != 1 || rec.requests[0] != "imds 200" {
-		t.Errorf("observed %q, want one imds request answered 200", rec.requests)
+	if got := rec.Events("azure"); len(got) != 1 || got[0] != "imds 200" {
+		t.Errorf("observed %q, want one imds request answered 200", got)
 	}
-}
-
-// requestRecorder records the endpoint and status of each Azure request.
-type requestRecorder struct {
-	observe.Nop
-	requests []string
-}
-
-func (r *requestRecorder) AzureRequest(endpoint string, status int) {
-	r.requests = append(r.requests, fmt.Sprintf("%s %d", endpoint, status))
 }
 
 func TestEndpointKind(t *testing.T) {

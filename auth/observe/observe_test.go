@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -55,3 +57,5 @@ func TestOrNop(t *testing.T) {
 		t.Errorf("OrNop(o) did not return o")
 	}
 }
+
+var _ Observer = (*observetest.Recorder)(nil)

@@ -5,13 +5,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 )
 
@@ -32,22 +31,12 @@ func (m *panickyMounter) Mount(_ context.Context, _, targetPath, _ string) (*pro
 		Versions: []provider.Version{{ID: "a", Version: "1"}}}, nil
 }
 
-// mountResults records the result of each Mount.
-type mountResults struct {
-	observe.Nop
-	results []string
-}
-
-func (m *mountResults) ObserveMount(result string, _ time.Duration) {
-	m.results = append(m.results, result)
-}
-
 // TestPanicInMountIsInternalAndServerKeepsServing: an injected panic in
 // Mount answers codes.Internal, the process survives, and the next Mount on
 // the same connection succeeds.
 func TestPanicInMountIsInternalAndServerKeepsServing(t *testing.T) {
 	m := &panickyMounter{}
-	mounts := &mountResults{}
+	mounts := &observetest.Recorder{}
 	client, _, cancel, done := serveWithOptionsForTest(t, m, WithObserver(mounts))
 	for _, tc := range []struct{ path, want string }{
 		{"/index", "runtime error: index out of range"},
@@ -69,7 +58,7 @@ func TestPanicInMountIsInternalAndServerKeepsServing(t *testing.T) {
 	if m.calls.Load() != 3 {
 		t.Errorf("mounter called %d times, want 3", m.calls.Load())
 	}
-	if observed := strings.Join(mounts.results, ","); observed != "Internal,Internal,ok" {
+	if observed := strings.Join(mounts.Events("mount"), ","); observed != "Internal,Internal,ok" {
 		t.Errorf("observed mount results %q, want Internal,Internal,ok", observed)
 	}
 	cancel()

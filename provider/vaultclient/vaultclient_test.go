@@ -13,7 +13,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -58,16 +58,6 @@ func TestPoolClientsDoNotRetryOnTheirOwn(t *testing.T) {
 	}
 }
 
-// requestRecorder records the kind and status of each Vault request.
-type requestRecorder struct {
-	observe.Nop
-	requests []string
-}
-
-func (r *requestRecorder) VaultRequest(kind string, status int) {
-	r.requests = append(r.requests, fmt.Sprintf("%s %d", kind, status))
-}
-
 func TestRequestKind(t *testing.T) {
 	tests := []struct{ method, path, want string }{
 		{http.MethodPut, "/v1/auth/azure/login", "login"},
@@ -88,7 +78,7 @@ func TestRequestKind(t *testing.T) {
 }
 
 func TestPoolClientsReportRetryAfter(t *testing.T) {
-	rec := &requestRecorder{}
+	rec := &observetest.Recorder{}
 	srv, n := server(t, http.StatusTooManyRequests)
 	c, err := NewPool(5*time.Second, rec).Get(srv.URL, params.TLS{})
 	if err != nil {
@@ -106,8 +96,8 @@ func TestPoolClientsReportRetryAfter(t *testing.T) {
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("retried after %v, want at least the 1s Vault asked for", d)
 	}
-	if want := []string{"read 429", "read 200"}; n.Load() != 2 || !slices.Equal(rec.requests, want) {
-		t.Errorf("requests = %d, observed %q; want %q", n.Load(), rec.requests, want)
+	if want := []string{"read 429", "read 200"}; n.Load() != 2 || !slices.Equal(rec.Events("vault"), want) {
+		t.Errorf("requests = %d, observed %q; want %q", n.Load(), rec.Events("vault"), want)
 	}
 }
 
