@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
@@ -28,7 +29,7 @@ type Manager struct {
 	methods Methods
 	cache   bool
 	renew   bool
-	onCache func(hit bool)
+	obs     observe.Observer
 	now     func() time.Time
 	group   singleflight.Group
 	retry   retry.Backoff // logins
@@ -59,8 +60,9 @@ type Options struct {
 	// MaxTokens bounds the token cache (default DefaultMaxTokens); the least
 	// recently used token goes first, and is revoked.
 	MaxTokens int
-	// OnCacheLookup, if set, is told whether each Token call found a fresh cached token.
-	OnCacheLookup func(hit bool)
+	// Observer, if set, is told whether each Token call found a fresh
+	// cached token (cache observe.CacheVaultToken).
+	Observer observe.Observer
 	// LoginRetry retries logins that got no answer or 429/502/503/504;
 	// nil: retry.Default.
 	LoginRetry *retry.Backoff
@@ -68,14 +70,10 @@ type Options struct {
 
 // NewManager returns a Manager that uses methods, keyed by method name.
 func NewManager(methods Methods, opts Options) *Manager {
-	onCache := opts.OnCacheLookup
-	if onCache == nil {
-		onCache = func(bool) {}
-	}
 	if opts.MaxTokens <= 0 {
 		opts.MaxTokens = DefaultMaxTokens
 	}
-	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, onCache: onCache, now: time.Now,
+	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, obs: observe.OrNop(opts.Observer), now: time.Now,
 		revoker: newRevoker()}
 	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
 	m.retry = retry.Default
@@ -128,10 +126,9 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 	}
 	key := CacheKey(req, principal)
 	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
-		m.onCache(true)
+		m.obs.CacheLookup(observe.CacheVaultToken, true)
 		return &Lease{Token: tok, Expires: exp, key: key}, nil
 	}
-	m.onCache(false)
 	ch := m.group.DoChan(key, func() (any, error) {
 		// Callers share this login: one caller giving up must not fail the
 		// others, so the login runs on its own deadline.
@@ -139,6 +136,8 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		defer cancel()
 		return m.refresh(lctx, client, method, req, key, principal)
 	})
+	// Told once this caller waits for the login (its own or one it joined).
+	m.obs.CacheLookup(observe.CacheVaultToken, false)
 	select {
 	case <-ctx.Done():
 		return nil, &Error{Kind: KindUnavailable, Err: fmt.Errorf("waiting for the %s login at auth/%s as role %q (%s): %w",

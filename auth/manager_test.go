@@ -7,9 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
@@ -234,28 +236,47 @@ func TestManagerDisableCache(t *testing.T) {
 	}
 }
 
+// lookupObserver signals each token-cache miss on misses and counts hits.
+type lookupObserver struct {
+	observe.Nop
+	misses chan struct{}
+	hits   atomic.Int32
+}
+
+func (o *lookupObserver) CacheLookup(cache string, hit bool) {
+	if cache != observe.CacheVaultToken {
+		return
+	}
+	if hit {
+		o.hits.Add(1)
+		return
+	}
+	o.misses <- struct{}{}
+}
+
 func TestManagerSingleflight(t *testing.T) {
 	const callers = 50
 	fv := newFakeVault(t)
 	fm := &fakeMethod{block: make(chan struct{})}
-	m := newTestManager(fm, Options{}, nil)
+	waiting := &lookupObserver{misses: make(chan struct{}, callers)}
+	m := newTestManager(fm, Options{Observer: waiting}, nil)
 	client := fv.client()
 
-	var started, done sync.WaitGroup
+	var done sync.WaitGroup
 	tokens := make([]*Lease, callers)
 	errs := make([]error, callers)
-	started.Add(callers)
 	done.Add(callers)
 	for i := range callers {
 		go func() {
 			defer done.Done()
-			started.Done()
 			tokens[i], errs[i] = m.Token(context.Background(), client, testRequest(fv.srv.URL))
 		}()
 	}
-	started.Wait()
-	// Let every caller reach the Manager while the first login is held.
-	time.Sleep(200 * time.Millisecond)
+	// Every caller reports its cache miss once it waits for the login,
+	// which is held until all of them do.
+	for range callers {
+		<-waiting.misses
+	}
 	close(fm.block)
 	done.Wait()
 
@@ -273,6 +294,9 @@ func TestManagerSingleflight(t *testing.T) {
 	}
 	if got := fv.logins.Load(); got != 1 {
 		t.Errorf("Vault logins = %d, want exactly 1 for %d concurrent callers", got, callers)
+	}
+	if hits, misses := waiting.hits.Load(), len(waiting.misses); hits != 0 || misses != 0 {
+		t.Errorf("%d cache hits and %d more misses after the %d callers' misses, want none", hits, misses, callers)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
@@ -231,7 +232,7 @@ func (p *Provider) cached(key string, r secrets.Request) (*vault.Secret, bool) {
 		return nil, false
 	}
 	s, hit := p.cache.get(key)
-	p.cfg.OnSecretCache(hit)
+	p.obs.CacheLookup(observe.CacheSecret, hit)
 	if hit {
 		klog.V(4).InfoS("secret cache hit", "path", r.Path)
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
@@ -58,14 +59,14 @@ type Config struct {
 	SecretCacheTTL time.Duration
 	// SecretCacheMaxEntries bounds the secret cache (default 4096).
 	SecretCacheMaxEntries int
-	// OnSecretCache, if set, is told whether each cacheable read hit the cache.
-	OnSecretCache func(hit bool)
 	// MaxResponseBytes caps the size of a Mount's answer: the files'
 	// contents plus FileOverhead per file (default 4 MiB, the driver's
 	// default gRPC receive limit).
 	MaxResponseBytes int
-	// OnVaultRequest, if set, is told of every HTTP request to Vault.
-	OnVaultRequest func(kind string, status int)
+	// Observer, if set, is told of every HTTP request to Vault, whether
+	// each cacheable read hit the secret cache (observe.CacheSecret) and,
+	// unless Dynamic sets its own, of the events of kept dynamic secrets.
+	Observer observe.Observer
 	// MountCacheSize bounds the KV mounts remembered for KV v2 detection
 	// (default secrets.DefaultMountCacheSize).
 	MountCacheSize int
@@ -89,6 +90,7 @@ type Config struct {
 // Provider serves Mounts. It is safe for concurrent use.
 type Provider struct {
 	cfg     Config
+	obs     observe.Observer
 	auth    Authenticator
 	clients *vaultclient.Pool
 	plain   *plaintextGuard
@@ -122,8 +124,8 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if cfg.SecretCacheMaxEntries <= 0 {
 		cfg.SecretCacheMaxEntries = 4096
 	}
-	if cfg.OnSecretCache == nil {
-		cfg.OnSecretCache = func(bool) {}
+	if cfg.Dynamic.Observer == nil {
+		cfg.Dynamic.Observer = cfg.Observer
 	}
 	key := cfg.VersionKey
 	if len(key) == 0 {
@@ -138,8 +140,8 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 			return nil, fmt.Errorf("creating the object-version key: %w", err)
 		}
 	}
-	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.OnVaultRequest, vaultclient.WithMaxClients(cfg.MaxVaultClients))
-	p := &Provider{cfg: cfg, auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
+	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.Observer, vaultclient.WithMaxClients(cfg.MaxVaultClients))
+	p := &Provider{cfg: cfg, obs: observe.OrNop(cfg.Observer), auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
 		flights: newFlightGroup(), limit: newLimiter(cfg.VaultMaxConcurrency, "the provider's concurrent Vault reads (--vault-max-concurrency)"), versionKey: key}
 	if cfg.SecretCacheTTL > 0 {
 		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, time.Now)

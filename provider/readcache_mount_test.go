@@ -22,6 +22,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -135,15 +136,8 @@ func TestMountSecretCache(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			gv := newGatedVault(t, false)
-			var hits, misses atomic.Int32
-			onCache := func(hit bool) {
-				if hit {
-					hits.Add(1)
-				} else {
-					misses.Add(1)
-				}
-			}
-			p := newProvider(t, Config{SecretCacheTTL: tc.ttl, OnSecretCache: onCache}, podAuth{})
+			lookups := &observetest.Recorder{}
+			p := newProvider(t, Config{SecretCacheTTL: tc.ttl, Observer: lookups}, podAuth{})
 			certs, pods := map[string]bool{}, map[string]bool{}
 			for i, pod := range tc.pods {
 				pods[pod] = true
@@ -165,8 +159,8 @@ func TestMountSecretCache(t *testing.T) {
 			if got := gv.count("PUT pki/issue/web") + gv.count("POST pki/issue/web"); got != len(pods) || len(certs) != len(pods) {
 				t.Errorf("issue requests %d, distinct certificates %d; want %d each (one per pod)", got, len(certs), len(pods))
 			}
-			if int(hits.Load()) != tc.wantHits || int(misses.Load()) != tc.wantMiss {
-				t.Errorf("cache hits %d misses %d, want %d and %d", hits.Load(), misses.Load(), tc.wantHits, tc.wantMiss)
+			if hits, misses := lookups.Count("cache secret hit"), lookups.Count("cache secret miss"); hits != tc.wantHits || misses != tc.wantMiss {
+				t.Errorf("cache hits %d misses %d, want %d and %d", hits, misses, tc.wantHits, tc.wantMiss)
 			}
 		})
 	}

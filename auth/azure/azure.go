@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 )
 
 // Real Azure endpoints, the defaults.
@@ -37,9 +38,9 @@ type Config struct {
 	NodeIdentityNamespaces []string
 	// Timeout bounds each call to an identity endpoint.
 	Timeout time.Duration
-	// OnRequest, if set, is told of every HTTP request to an identity
+	// Observer, if set, is told of every HTTP request to an identity
 	// endpoint: entra, imds, imds_instance or nmi, and the status (0: none).
-	OnRequest func(endpoint string, status int)
+	Observer observe.Observer
 }
 
 // Method implements auth.Method for Vault's azure auth.
@@ -76,7 +77,10 @@ func New(cfg Config) (*Method, error) {
 	if err != nil {
 		return nil, err
 	}
-	counted := countRequests(trans, cfg.OnRequest)
+	var counted http.RoundTripper = trans
+	if obs := cfg.Observer; obs != nil {
+		counted = observe.Transport(trans, func(r *http.Request, status int) { obs.AzureRequest(endpointKind(r), status) })
+	}
 	m := &Method{
 		cfg:        cfg,
 		httpClient: &http.Client{Timeout: cfg.Timeout, Transport: counted},

@@ -39,29 +39,6 @@ func (r *imdsRewriter) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.base.RoundTrip(req)
 }
 
-// countedTransport reports each request's endpoint kind and status.
-type countedTransport struct {
-	next    http.RoundTripper
-	observe func(endpoint string, status int)
-}
-
-func countRequests(next http.RoundTripper, observe func(string, int)) http.RoundTripper {
-	if observe == nil {
-		return next
-	}
-	return &countedTransport{next: next, observe: observe}
-}
-
-func (c *countedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := c.next.RoundTrip(req)
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-	}
-	c.observe(endpointKind(req), status)
-	return resp, err
-}
-
 // endpointKind names the identity endpoint a request is for.
 func endpointKind(req *http.Request) string {
 	switch p := req.URL.Path; {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 )
 
 type capture struct{ got *http.Request }
@@ -76,6 +78,8 @@ func TestIMDSRewriterReachesEndpoint(t *testing.T) {
 	imds := newRecorder(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	cfg, _ := unusedEndpoints(t)
 	cfg.IMDSEndpoint = imds.srv.URL
+	rec := &observetest.Recorder{}
+	cfg.Observer = rec
 	m := mustNew(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -91,5 +95,23 @@ func TestIMDSRewriterReachesEndpoint(t *testing.T) {
 	}
 	if r := imds.last(); r.URL.Path != "/metadata/identity/oauth2/token" || r.URL.Query().Get("resource") != "x" {
 		t.Errorf("emulator got %s", r.URL)
+	}
+	if got := rec.Events("azure"); len(got) != 1 || got[0] != "imds 200" {
+		t.Errorf("observed %q, want one imds request answered 200", got)
+	}
+}
+
+func TestEndpointKind(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"http://169.254.169.254/metadata/identity/oauth2/token?resource=x", "imds"},
+		{"http://169.254.169.254/metadata/instance?api-version=2021-02-01", "imds_instance"},
+		{"http://127.0.0.1:2579/host/token/?resource=x", "nmi"},
+		{"https://login.microsoftonline.com/tenant/oauth2/v2.0/token", "entra"},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		if got := endpointKind(req); got != tc.want {
+			t.Errorf("endpointKind(%s) = %q, want %q", tc.url, got, tc.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -30,7 +31,7 @@ const (
 // diagnosis runs the mount one step at a time and explains the first failure.
 type diagnosis struct {
 	mo *mountOptions
-	w  *wiring
+	w  *setup.Wiring
 	r  *report
 
 	spc    *spcDoc
@@ -91,7 +92,7 @@ func (d *diagnosis) checkParams(context.Context) bool {
 		d.attrs, err = attributes(d.spc, pod, tokens)
 	}
 	if err == nil {
-		d.prm, err = params.Parse(d.attrs, "420", d.w.manager.Methods())
+		d.prm, err = params.Parse(d.attrs, "420", d.w.Manager.Methods())
 	}
 	if err != nil {
 		d.r.fail(stepParams, err, explanation{fix: "correct the parameter or flag named in the error"})
@@ -129,7 +130,7 @@ func (d *diagnosis) vaultAddress() string {
 	if d.prm != nil && d.prm.VaultAddress != "" {
 		return d.prm.VaultAddress
 	}
-	return d.mo.vaultAddr
+	return d.mo.VaultAddr
 }
 
 func (d *diagnosis) describeParams() string {
@@ -148,7 +149,7 @@ func (d *diagnosis) describeParams() string {
 }
 
 // method is the login's auth method.
-func (d *diagnosis) method() auth.Method { return d.w.manager.Methods()[d.prm.AuthMethod] }
+func (d *diagnosis) method() auth.Method { return d.w.Manager.Methods()[d.prm.AuthMethod] }
 
 // authRequest is the login request of the mount.
 func (d *diagnosis) authRequest() *auth.Request { return provider.AuthRequest(d.prm, d.vaultAddress()) }
@@ -171,7 +172,7 @@ func (d *diagnosis) describeMethod() string {
 // another method they are shown as skipped.
 func (d *diagnosis) methodSteps() []func(context.Context) bool {
 	var steps []func(context.Context) bool
-	ms := d.w.manager.Methods()
+	ms := d.w.Manager.Methods()
 	for _, name := range ms.Names() {
 		dg, ok := ms[name].(auth.Diagnoser)
 		if !ok {

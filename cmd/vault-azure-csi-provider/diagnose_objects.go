@@ -15,7 +15,7 @@ import (
 // mountObjects runs the provider's Mount, exactly as for the driver. If it
 // fails, each object is mounted alone to find and explain the failing ones.
 func (d *diagnosis) mountObjects(ctx context.Context) bool {
-	res, err := d.w.provider.Mount(ctx, d.attrs, d.mo.out, "420")
+	res, err := d.w.Provider.Mount(ctx, d.attrs, d.mo.out, "420")
 	if err != nil {
 		d.diagnoseObjects(ctx, err)
 		return false
@@ -50,7 +50,7 @@ func (d *diagnosis) diagnoseObjects(ctx context.Context, mountErr error) {
 	for i, o := range d.prm.Objects {
 		attrs, err := objectAttributes(d.attrs, i)
 		if err == nil {
-			_, err = d.w.provider.Mount(ctx, attrs, d.mo.out, "420")
+			_, err = d.w.Provider.Mount(ctx, attrs, d.mo.out, "420")
 		}
 		if err != nil {
 			failed++

@@ -9,6 +9,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/methods"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -78,25 +79,25 @@ func TestTokenAudience(t *testing.T) {
 		for _, a := range tc.tokens {
 			tc.prm.ServiceAccountTokens[a] = auth.ServiceAccountToken{Token: "t"}
 		}
-		d := &diagnosis{mo: &mountOptions{options: &options{}}, w: testWiring, prm: &tc.prm}
+		d := &diagnosis{mo: &mountOptions{Options: &setup.Options{}}, w: testWiring, prm: &tc.prm}
 		if got := d.tokenAudience(); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
 
-// testWiring has the provider's auth methods, as wire builds them.
-var testWiring = func() *wiring {
+// testWiring has the provider's auth methods, as setup.New builds them.
+var testWiring = func() *setup.Wiring {
 	ms, err := methods.New(methods.Config{})
 	if err != nil {
 		panic(err)
 	}
-	return &wiring{manager: auth.NewManager(ms, auth.Options{})}
+	return &setup.Wiring{Manager: auth.NewManager(ms, auth.Options{})}
 }()
 
 func azureDiagnosis() *diagnosis {
 	return &diagnosis{
-		mo: &mountOptions{options: &options{}},
+		mo: &mountOptions{Options: &setup.Options{}},
 		w:  testWiring,
 		prm: &params.Params{AuthMethod: "azure", AuthMountPath: "azure", RoleName: "shop-web",
 			MethodParams: &azure.Params{Identity: "workload", ClientID: "0c6b8f2e-5a1d-4c3b-9e7f-1a2b3c4d5e6f", Resource: "https://management.azure.com/"},

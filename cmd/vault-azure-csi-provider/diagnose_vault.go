@@ -16,7 +16,7 @@ import (
 
 func (d *diagnosis) checkVault(ctx context.Context) bool {
 	addr := d.vaultAddress()
-	c, err := vaultclient.NewPool(d.mo.vaultTimeout, nil).Get(addr, d.prm.TLS)
+	c, err := vaultclient.NewPool(d.mo.VaultTimeout, nil).Get(addr, d.prm.TLS)
 	if err != nil {
 		d.r.fail(stepVault, err, explanation{fix: "correct the TLS parameter named in the error"})
 		return false
@@ -47,7 +47,7 @@ func (d *diagnosis) checkVault(ctx context.Context) bool {
 }
 
 func (d *diagnosis) checkLogin(ctx context.Context) bool {
-	lease, err := d.w.manager.Token(ctx, d.vault, d.areq)
+	lease, err := d.w.Manager.Token(ctx, d.vault, d.areq)
 	if err != nil {
 		d.r.fail(stepLogin, err, d.explainLogin(err))
 		return false
@@ -104,7 +104,7 @@ func (d *diagnosis) capabilitiesOn(ctx context.Context, path string) ([]string, 
 		return nil, err
 	}
 	token := d.vaultToken
-	if lease, err := d.w.manager.Token(ctx, d.vault, d.areq); err == nil {
+	if lease, err := d.w.Manager.Token(ctx, d.vault, d.areq); err == nil {
 		token = lease.Token
 	}
 	c.SetToken(token)

@@ -13,6 +13,8 @@ import (
 	"os"
 
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -32,16 +34,16 @@ func run(args []string) int {
 		fmt.Fprintln(fs.Output(), "       vault-azure-csi-provider mount [flags]   mount one SecretProviderClass here and explain each step")
 		fs.PrintDefaults()
 	}
-	opts := registerFlags(fs)
+	opts := setup.RegisterFlags(fs)
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if opts.showVersion {
+	if opts.ShowVersion {
 		fmt.Println(version)
 		return 0
 	}
-	if err := setupLogging(opts.logFormat); err != nil {
+	if err := setupLogging(opts.LogFormat, fs); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}

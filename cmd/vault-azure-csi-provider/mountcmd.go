@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 )
@@ -36,7 +37,7 @@ A service-account token for a pod's service account: kubectl create token SA -n 
 // mountOptions are the flags of the mount command: the server's flags plus
 // the pod and SecretProviderClass to mount.
 type mountOptions struct {
-	*options
+	*setup.Options
 	spcFile, spcName string
 	podNamespace     string
 	podName, podUID  string
@@ -77,7 +78,7 @@ func (t *tokenFiles) Set(v string) error {
 }
 
 func registerMountFlags(fs *flag.FlagSet) *mountOptions {
-	mo := &mountOptions{options: registerFlags(fs)}
+	mo := &mountOptions{Options: setup.RegisterFlags(fs)}
 	fs.StringVar(&mo.spcFile, "spc", "", "YAML file with the SecretProviderClass (multi-document files are fine)")
 	fs.StringVar(&mo.spcName, "spc-name", "", "name of the SecretProviderClass in --spc (default: the first)")
 	fs.StringVar(&mo.podNamespace, "pod-namespace", "", "namespace of the pod (default: the SecretProviderClass's)")
@@ -109,7 +110,7 @@ func runMount(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if err := setupLogging(mo.logFormat); err != nil {
+	if err := setupLogging(mo.LogFormat, fs); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
@@ -122,7 +123,7 @@ func runMount(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, mo.timeout)
 	defer cancel()
-	w, err := wire(mo.options, metrics.New())
+	w, err := setup.New(mo.Options, metrics.New())
 	if err != nil {
 		fmt.Fprintln(stderr, "mount:", err)
 		return 2

@@ -7,48 +7,38 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
 )
 
-// newProvider wires the auth methods and metrics into a provider (see wire
-// in wiring.go, which the mount command shares).
-func newProvider(o *options, m *metrics.Metrics) (*provider.Provider, error) {
-	w, err := wire(o, m)
-	if err != nil {
-		return nil, err
-	}
-	return w.provider, nil
-}
-
-func serve(ctx context.Context, o *options) error {
+func serve(ctx context.Context, o *setup.Options) error {
 	m := metrics.New()
-	p, err := newProvider(o, m)
+	w, err := setup.New(o, m)
 	if err != nil {
 		return err
 	}
-	l, err := server.Listen(o.endpoint)
+	l, err := server.Listen(o.Endpoint)
 	if err != nil {
 		return err
 	}
-	klog.InfoS("starting", "version", version, "endpoint", o.endpoint, "defaultVaultAddress", o.vaultAddr,
-		"nodeIdentityNamespaces", splitList(o.nodeIdentityNS))
-	logVersionKey(o.versionKeyFile)
-	probe, err := newSocketProbe(o.endpoint)
+	klog.InfoS("starting", "version", version, "endpoint", o.Endpoint, "defaultVaultAddress", o.VaultAddr,
+		"nodeIdentityNamespaces", o.NodeIdentityNamespaces())
+	setup.LogVersionKey(o.VersionKeyFile)
+	probe, err := newSocketProbe(o.Endpoint)
 	if err != nil {
 		l.Close()
 		return err
 	}
 	defer probe.close()
-	ops, err := startOps(o.healthAddr, o.metricsAddr, m.Handler(), probe.check)
+	ops, err := startOps(o.HealthAddr, o.MetricsAddr, m.Handler(), probe.check)
 	if err != nil {
 		l.Close()
 		return err
 	}
 	go releaseMemoryAfterBursts(ctx)
-	p.Start(ctx)
-	serveErr := server.New(p, version, server.WithMountObserver(m.ObserveMount)).Serve(ctx, l, o.shutdownGrace)
+	w.Provider.Start(ctx)
+	serveErr := w.Server(version).Serve(ctx, l, o.ShutdownGrace)
 	// /readyz has answered 503 since shutdown began; stop the HTTP servers last.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -129,7 +129,7 @@ func TestAttributesAreWhatTheDriverSends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prm, err := params.Parse(attrs, "420", testWiring.manager.Methods())
+	prm, err := params.Parse(attrs, "420", testWiring.Manager.Methods())
 	if err != nil {
 		t.Fatalf("the provider does not accept the attributes: %v", err)
 	}
@@ -149,7 +149,7 @@ func TestObjectAttributesKeepsOneObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prm, err := params.Parse(one, "420", testWiring.manager.Methods())
+	prm, err := params.Parse(one, "420", testWiring.Manager.Methods())
 	if err != nil {
 		t.Fatal(err)
 	}

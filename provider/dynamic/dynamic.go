@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
@@ -83,8 +84,8 @@ type Config struct {
 	// MaxSecrets bounds the secrets kept (default DefaultMaxSecrets); the
 	// least recently mounted goes first, its lease revoked.
 	MaxSecrets int
-	// OnEvent, if set, is told of every event.
-	OnEvent func(Event)
+	// Observer, if set, is told of every event.
+	Observer observe.Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -107,14 +108,14 @@ func New(cfg Config, api LeaseAPI) *Store {
 	if cfg.MaxSecrets <= 0 {
 		cfg.MaxSecrets = DefaultMaxSecrets
 	}
-	if cfg.OnEvent == nil {
-		cfg.OnEvent = func(Event) {}
-	}
+	cfg.Observer = observe.OrNop(cfg.Observer)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}}
 }
+
+func (s *Store) event(e Event) { s.cfg.Observer.DynamicEvent(string(e)) }
 
 // Obtain returns the secret for key: the one kept for it while it may
 // still be used (its lease renewed when two thirds of its duration have
@@ -168,7 +169,7 @@ func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner) bool {
 		return false
 	}
 	s.keep(key, e)
-	s.cfg.OnEvent(EventIssue)
+	s.event(EventIssue)
 	return true
 }
 
@@ -182,7 +183,7 @@ func (s *Store) reuse(key Key, owner Owner) (*vault.Secret, bool) {
 		return nil, false
 	}
 	e.lastMount = now
-	s.cfg.OnEvent(EventReuse)
+	s.event(EventReuse)
 	return e.secret, true
 }
 
@@ -198,7 +199,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 	if action == actionReuse {
 		e.lastMount = now
 		s.mu.Unlock()
-		s.cfg.OnEvent(EventReuse)
+		s.event(EventReuse)
 		return e.secret, nil
 	}
 	s.mu.Unlock()
@@ -213,7 +214,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 	}
 	if ne := newEntry(sec, owner, s.cfg.Now()); ne != nil {
 		s.keep(key, ne)
-		s.cfg.OnEvent(EventIssue)
+		s.event(EventIssue)
 	}
 	return sec, nil
 }
@@ -226,11 +227,11 @@ func (s *Store) renew(ctx context.Context, key Key, e *entry, current Owner) (*v
 	ttl, err := s.api.Renew(ctx, e.owner, e.leaseID, increment)
 	now := s.cfg.Now()
 	if err != nil {
-		s.cfg.OnEvent(EventRenewFailed)
+		s.event(EventRenewFailed)
 		klog.V(2).InfoS("Vault did not renew a dynamic secret's lease: issuing a new one", "pod", key.Pod, "lease", e.leaseID, "err", err)
 		return nil, false
 	}
-	s.cfg.OnEvent(EventRenew)
+	s.event(EventRenew)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.renewed(now, ttl, increment)
@@ -323,12 +324,12 @@ func (s *Store) revoke(ctx context.Context, e *entry) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.api.Revoke(ctx, e.owner, e.leaseID); err != nil {
-		s.cfg.OnEvent(EventRevokeFailed)
+		s.event(EventRevokeFailed)
 		klog.InfoS("could not revoke the lease of a pod that stopped mounting; it expires at its TTL (grant update on sys/leases/revoke/<path>/* to the role's policy)",
 			"lease", e.leaseID, "err", err)
 		return
 	}
-	s.cfg.OnEvent(EventRevoke)
+	s.event(EventRevoke)
 	klog.V(2).InfoS("revoked the lease of a pod that stopped mounting", "lease", e.leaseID)
 }
 

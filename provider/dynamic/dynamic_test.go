@@ -16,6 +16,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 )
 
 // clock is a settable time.
@@ -102,13 +104,21 @@ func (v *fakeVault) live(id string) bool {
 	return ok && !l.revoked && v.clock.Now().Before(l.expires)
 }
 
+// eventRecorder appends each dynamic-secret event to events.
+type eventRecorder struct {
+	observe.Nop
+	mu     *sync.Mutex
+	events *[]Event
+}
+
+func (r eventRecorder) DynamicEvent(e string) {
+	r.mu.Lock()
+	*r.events = append(*r.events, Event(e))
+	r.mu.Unlock()
+}
+
 func newStore(c *clock, v LeaseAPI, events *[]Event) *Store {
-	var mu sync.Mutex
-	return New(Config{Now: c.Now, IdleRevoke: 6 * time.Minute, OnEvent: func(e Event) {
-		mu.Lock()
-		*events = append(*events, e)
-		mu.Unlock()
-	}}, v)
+	return New(Config{Now: c.Now, IdleRevoke: 6 * time.Minute, Observer: eventRecorder{mu: &sync.Mutex{}, events: events}}, v)
 }
 
 func count(events []Event, e Event) int {

@@ -1,6 +1,8 @@
 // Package metrics holds the provider's Prometheus metrics: mounts and their
-// latency, Vault requests by kind and status, Azure token requests, and
-// cache hits and misses. Labels never carry secrets, tokens or pod names.
+// latency, Vault requests by kind and status, Azure token requests, cache
+// hits and misses, and dynamic-secret events, all observed as the
+// observe.Observer of the provider's parts. Labels never carry secrets,
+// tokens or pod names.
 package metrics
 
 import (
@@ -11,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 )
 
 const namespace = "vault_azure_csi_provider"
@@ -25,6 +29,8 @@ type Metrics struct {
 	cache         *prometheus.CounterVec
 	dynamic       *prometheus.CounterVec
 }
+
+var _ observe.Observer = (*Metrics)(nil)
 
 // New creates and registers the metrics (plus Go and process collectors).
 func New() *Metrics {

@@ -31,7 +31,7 @@ func (s *Server) recoverPanics(ctx context.Context, req any, info *grpc.UnarySer
 		what := describePanic(r)
 		klog.ErrorS(nil, "recovered from a panic; the provider keeps serving", "method", info.FullMethod, "panic", what, "stack", string(debug.Stack()))
 		if info.FullMethod == mountMethod {
-			s.onMount(codes.Internal.String(), time.Since(start))
+			s.obs.ObserveMount(codes.Internal.String(), time.Since(start))
 		}
 		resp, err = nil, status.Errorf(codes.Internal,
 			"the provider failed internally in %s (%s): this is a bug, logged with a stack trace; the provider keeps serving and the kubelet will retry", info.FullMethod, what)

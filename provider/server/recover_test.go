@@ -5,12 +5,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 )
 
@@ -36,8 +36,8 @@ func (m *panickyMounter) Mount(_ context.Context, _, targetPath, _ string) (*pro
 // the same connection succeeds.
 func TestPanicInMountIsInternalAndServerKeepsServing(t *testing.T) {
 	m := &panickyMounter{}
-	var observed []string
-	client, _, cancel, done := serveWithOptionsForTest(t, m, WithMountObserver(func(result string, _ time.Duration) { observed = append(observed, result) }))
+	mounts := &observetest.Recorder{}
+	client, _, cancel, done := serveWithOptionsForTest(t, m, WithObserver(mounts))
 	for _, tc := range []struct{ path, want string }{
 		{"/index", "runtime error: index out of range"},
 		{"/value", "a panic with a value of type string"},
@@ -58,7 +58,7 @@ func TestPanicInMountIsInternalAndServerKeepsServing(t *testing.T) {
 	if m.calls.Load() != 3 {
 		t.Errorf("mounter called %d times, want 3", m.calls.Load())
 	}
-	if strings.Join(observed, ",") != "Internal,Internal,ok" {
+	if observed := strings.Join(mounts.Events("mount"), ","); observed != "Internal,Internal,ok" {
 		t.Errorf("observed mount results %q, want Internal,Internal,ok", observed)
 	}
 	cancel()

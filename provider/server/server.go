@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 )
 
@@ -36,21 +37,21 @@ type Server struct {
 	version string
 	grpc    *grpc.Server
 	health  *health.Server
-	onMount func(result string, d time.Duration)
+	obs     observe.Observer
 }
 
 // Option configures a Server.
 type Option func(*Server)
 
-// WithMountObserver reports each Mount's result ("ok" or the gRPC code) and duration.
-func WithMountObserver(f func(result string, d time.Duration)) Option {
-	return func(s *Server) { s.onMount = f }
+// WithObserver reports each Mount's result ("ok" or the gRPC code) and
+// duration to o.
+func WithObserver(o observe.Observer) Option {
+	return func(s *Server) { s.obs = observe.OrNop(o) }
 }
 
 // New returns a Server for mounter, reporting version.
 func New(mounter Mounter, version string, opts ...Option) *Server {
-	s := &Server{mounter: mounter, version: version, health: health.NewServer(),
-		onMount: func(string, time.Duration) {}}
+	s := &Server{mounter: mounter, version: version, health: health.NewServer(), obs: observe.Nop{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -130,11 +131,11 @@ func (s *Server) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountResp
 	res, err := s.mounter.Mount(ctx, req.GetAttributes(), req.GetTargetPath(), req.GetPermission())
 	if err != nil {
 		st := toStatus(err)
-		s.onMount(st.Code().String(), time.Since(start))
+		s.obs.ObserveMount(st.Code().String(), time.Since(start))
 		klog.V(2).InfoS("mount answered with an error", "code", st.Code().String(), "duration", time.Since(start))
 		return nil, st.Err()
 	}
-	defer func() { s.onMount("ok", time.Since(start)) }()
+	defer func() { s.obs.ObserveMount("ok", time.Since(start)) }()
 	resp := &pb.MountResponse{}
 	for _, f := range res.Files {
 		resp.Files = append(resp.Files, &pb.File{Path: f.Path, Mode: int32(f.Mode.Perm()), Contents: f.Contents})

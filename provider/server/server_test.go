@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -212,7 +213,10 @@ type fakeMounter struct {
 	calls [][3]string
 	res   *provider.Result
 	err   error
-	block chan struct{}
+	// started, if not nil, is told of each call; block, if not nil, holds
+	// each call until it is closed.
+	started chan struct{}
+	block   chan struct{}
 }
 
 func (f *fakeMounter) Mount(ctx context.Context, attributes, targetPath, permission string) (*provider.Result, error) {
@@ -220,6 +224,9 @@ func (f *fakeMounter) Mount(ctx context.Context, attributes, targetPath, permiss
 	f.calls = append(f.calls, [3]string{attributes, targetPath, permission})
 	block := f.block
 	f.mu.Unlock()
+	if f.started != nil {
+		f.started <- struct{}{}
+	}
 	if block != nil {
 		<-block
 	}
@@ -313,10 +320,10 @@ func TestServeMount(t *testing.T) {
 }
 
 func TestServeFinishesInFlightMounts(t *testing.T) {
-	fm := &fakeMounter{block: make(chan struct{}), res: &provider.Result{
+	fm := &fakeMounter{started: make(chan struct{}, 1), block: make(chan struct{}), res: &provider.Result{
 		Files: []provider.File{{Path: "a", Mode: 0o644, Contents: []byte("x")}}, Versions: []provider.Version{{ID: "a", Version: "1"}},
 	}}
-	client, _, cancel, done := serveForTest(t, fm)
+	client, conn, cancel, done := serveForTest(t, fm)
 	ctx, cctx := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cctx()
 
@@ -325,18 +332,15 @@ func TestServeFinishesInFlightMounts(t *testing.T) {
 		_, err := client.Mount(ctx, &pb.MountRequest{Attributes: "{}", Permission: "420"})
 		result <- err
 	}()
-	// Wait until the Mount is in flight, then shut down.
-	for {
-		fm.mu.Lock()
-		n := len(fm.calls)
-		fm.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	<-fm.started // the Mount is in flight: shut down
 	cancel()
-	time.Sleep(100 * time.Millisecond)
+	// Stopping gracefully, the server sends the client GOAWAY while the
+	// Mount still runs, and the connection leaves READY.
+	for st := conn.GetState(); st == connectivity.Ready; st = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, st) {
+			t.Fatalf("the connection stayed %s: the server did not begin to stop", st)
+		}
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Serve returned (%v) with a Mount in flight", err)

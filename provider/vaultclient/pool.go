@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -24,10 +25,10 @@ const (
 // connections. Base clients carry no token and no namespace: callers clone
 // them per use.
 type Pool struct {
-	timeout time.Duration
-	observe func(kind string, status int)
-	idle    time.Duration
-	now     func() time.Time
+	timeout  time.Duration
+	observer observe.Observer // nil: no requests counted
+	idle     time.Duration
+	now      func() time.Time
 
 	mu      sync.Mutex
 	clients *simplelru.LRU[string, *pooled]
@@ -61,9 +62,9 @@ func WithIdleTimeout(d time.Duration) PoolOption {
 }
 
 // NewPool returns a Pool whose clients time out requests after timeout and,
-// if observe is not nil, report every HTTP request's kind and status to it.
-func NewPool(timeout time.Duration, observe func(kind string, status int), opts ...PoolOption) *Pool {
-	p := &Pool{timeout: timeout, observe: observe, idle: DefaultIdleTimeout, now: time.Now}
+// if observer is not nil, report every HTTP request's kind and status to it.
+func NewPool(timeout time.Duration, observer observe.Observer, opts ...PoolOption) *Pool {
+	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, now: time.Now}
 	max := DefaultMaxClients
 	for _, o := range opts {
 		o(p, &max)

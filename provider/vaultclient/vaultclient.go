@@ -11,8 +11,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -46,10 +46,10 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 	if err := cfg.ConfigureTLS(tc); err != nil {
 		return nil, tlsParameterError(tls, err)
 	}
-	if p.observe != nil {
-		cfg.HttpClient.Transport = &metrics.RoundTripper{Next: cfg.HttpClient.Transport, Count: func(r *http.Request, status int) {
-			p.observe(metrics.VaultKind(r.Method, r.URL.Path), status)
-		}}
+	if obs := p.observer; obs != nil {
+		cfg.HttpClient.Transport = observe.Transport(cfg.HttpClient.Transport, func(r *http.Request, status int) {
+			obs.VaultRequest(requestKind(r.Method, r.URL.Path), status)
+		})
 	}
 	// Outermost, so the metrics above still see the answer's status.
 	cfg.HttpClient.Transport = retry.Transport(cfg.HttpClient.Transport)

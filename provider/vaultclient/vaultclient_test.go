@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -56,10 +58,29 @@ func TestPoolClientsDoNotRetryOnTheirOwn(t *testing.T) {
 	}
 }
 
+func TestRequestKind(t *testing.T) {
+	tests := []struct{ method, path, want string }{
+		{http.MethodPut, "/v1/auth/azure/login", "login"},
+		{http.MethodPost, "/v1/auth/azure/prod/login", "login"},
+		{http.MethodPut, "/v1/auth/token/renew-self", "renew"},
+		{http.MethodPut, "/v1/auth/token/revoke-self", "revoke"},
+		{http.MethodGet, "/v1/sys/internal/ui/mounts/secret/db", "mount_lookup"},
+		{http.MethodGet, "/v1/secret/data/db", "read"},
+		{http.MethodPost, "/v1/pki/issue/web", "write"},
+		{http.MethodPut, "/v1/database/creds/app", "write"},
+		{http.MethodDelete, "/v1/secret/data/db", "other"},
+	}
+	for _, tc := range tests {
+		if got := requestKind(tc.method, tc.path); got != tc.want {
+			t.Errorf("requestKind(%s %s) = %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+}
+
 func TestPoolClientsReportRetryAfter(t *testing.T) {
-	var observed []int
+	rec := &observetest.Recorder{}
 	srv, n := server(t, http.StatusTooManyRequests)
-	c, err := NewPool(5*time.Second, func(_ string, status int) { observed = append(observed, status) }).Get(srv.URL, params.TLS{})
+	c, err := NewPool(5*time.Second, rec).Get(srv.URL, params.TLS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +96,8 @@ func TestPoolClientsReportRetryAfter(t *testing.T) {
 	if d := time.Since(start); d < time.Second {
 		t.Errorf("retried after %v, want at least the 1s Vault asked for", d)
 	}
-	if n.Load() != 2 || len(observed) != 2 || observed[0] != 429 || observed[1] != 200 {
-		t.Errorf("requests = %d, observed statuses %v; want 429 then 200", n.Load(), observed)
+	if want := []string{"read 429", "read 200"}; n.Load() != 2 || !slices.Equal(rec.Events("vault"), want) {
+		t.Errorf("requests = %d, observed %q; want %q", n.Load(), rec.Events("vault"), want)
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,11 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 	"k8s.io/klog/v2"
 
-	"github.com/vaultazure/vault-azure-csi-provider/auth"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
-	"github.com/vaultazure/vault-azure-csi-provider/auth/serviceaccount"
-	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
 	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
 	"github.com/vaultazure/vault-azure-csi-provider/test/vaultfront"
@@ -36,35 +35,33 @@ const stormMounts = 1000
 // this process. A leak per mount, per failure or per retry is far larger.
 var idleSlack = 3 * (runtime.GOMAXPROCS(0) + 1)
 
-// inProcessProvider serves a provider built as serve.go builds it, in this
-// process, so the test can count its goroutines. stop ends it gracefully.
+// inProcessProvider serves, in this process, a provider built from the
+// world's flags by the constructor serve.go uses, so the test can count its
+// goroutines. stop ends it gracefully.
 func inProcessProvider(t *testing.T) (socket string, stop func()) {
 	t.Helper()
-	az, err := azure.New(azure.Config{
-		IMDSEndpoint: theWorld.Azure.IMDSURL(), AuthorityHost: theWorld.Azure.AuthorityURL(),
-		NMIEndpoint: theWorld.Azure.NMIURL(), DefaultTenantID: world.TenantID,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa := serviceaccount.Method{}
-	manager := auth.NewManager(map[string]auth.Method{auth.MethodAzure: az, auth.MethodKubernetes: sa, auth.MethodJWT: sa}, auth.Options{})
-	p, err := provider.New(provider.Config{DefaultVaultAddress: theWorld.Vault.Addr()}, manager)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir, err := os.MkdirTemp(theWorld.Dir, "inproc-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	socket = filepath.Join(dir, "vault-azure.sock")
-	l, err := server.Listen(socket)
+	fs := flag.NewFlagSet("in-process provider", flag.ContinueOnError)
+	o := setup.RegisterFlags(fs)
+	if err := fs.Parse(theWorld.ProviderArgs(socket)); err != nil {
+		t.Fatal(err)
+	}
+	w, err := setup.New(o, metrics.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := server.Listen(o.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	w.Provider.Start(ctx)
 	done := make(chan error, 1)
-	go func() { done <- server.New(p, "load-test").Serve(ctx, l, 10*time.Second) }()
+	go func() { done <- w.Server("load-test").Serve(ctx, l, o.ShutdownGrace) }()
 	return socket, func() {
 		cancel()
 		if err := <-done; err != nil {

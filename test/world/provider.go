@@ -86,14 +86,7 @@ func (w *World) StartProvider(extra ...string) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{Socket: filepath.Join(sockDir, "vault-azure.sock"), logs: &syncBuffer{}, done: make(chan error, 1)}
-	args := append([]string{
-		"--endpoint", p.Socket,
-		"--vault-addr", w.Vault.Addr(),
-		"--azure-imds-endpoint", w.Azure.IMDSURL(),
-		"--azure-authority-host", w.Azure.AuthorityURL(),
-		"--azure-nmi-endpoint", w.Azure.NMIURL(),
-		"--azure-tenant-id", TenantID,
-	}, extra...)
+	args := append(w.ProviderArgs(p.Socket), extra...)
 	p.cmd = exec.Command(bin, args...)
 	// Trust the world's CA for the Entra emulator; any stray call to a real
 	// host goes to the world's proxy, which refuses it.
@@ -108,6 +101,19 @@ func (w *World) StartProvider(extra ...string) (*Provider, error) {
 		return nil, fmt.Errorf("%w\nprovider logs:\n%s", err, p.Logs())
 	}
 	return p, nil
+}
+
+// ProviderArgs are the provider's flags for the world: serving on socket,
+// with the world's Vault and Azure endpoints.
+func (w *World) ProviderArgs(socket string) []string {
+	return []string{
+		"--endpoint", socket,
+		"--vault-addr", w.Vault.Addr(),
+		"--azure-imds-endpoint", w.Azure.IMDSURL(),
+		"--azure-authority-host", w.Azure.AuthorityURL(),
+		"--azure-nmi-endpoint", w.Azure.NMIURL(),
+		"--azure-tenant-id", TenantID,
+	}
 }
 
 func (p *Provider) waitReady(timeout time.Duration) error {

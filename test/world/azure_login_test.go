@@ -1,4 +1,4 @@
-package e2e
+package world_test
 
 import (
 	"strings"
@@ -10,8 +10,9 @@ import (
 )
 
 // TestAzureBackendRefusesBadTokens logs in to the world's Vault over HTTP
-// with tokens minted by the emulator: the real azure backend accepts only a
-// correctly signed token for the configured audience from a bound identity.
+// with tokens minted by the world's Azure emulator, as seeded for role
+// shop-web: the real azure backend accepts only a correctly signed token for
+// the configured audience from a bound identity.
 func TestAzureBackendRefusesBadTokens(t *testing.T) {
 	good := azureemu.TokenOptions{Identity: world.AppIdentity, Audience: world.AzureResource}
 	tests := []struct {

@@ -1,4 +1,4 @@
-package main
+package setup
 
 import (
 	"bytes"
@@ -31,8 +31,8 @@ func loadVersionKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// logVersionKey says at startup whether object versions survive a restart.
-func logVersionKey(path string) {
+// LogVersionKey says at startup whether object versions survive a restart.
+func LogVersionKey(path string) {
 	if path != "" {
 		klog.InfoS("object versions are keyed by --version-key-file: they stay the same across restarts and on every node that has the same key", "file", path)
 		return

@@ -1,0 +1,94 @@
+package setup
+
+import (
+	"flag"
+	"strings"
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
+)
+
+// Options are the provider's flags: the server's and, through them, the
+// mount command's.
+type Options struct {
+	Endpoint        string
+	VaultAddr       string
+	VaultTimeout    time.Duration
+	LogFormat       string
+	ShowVersion     bool
+	ShutdownGrace   time.Duration
+	NodeIdentityNS  string
+	IMDSEndpoint    string
+	AuthorityHost   string
+	NMIEndpoint     string
+	TenantID        string
+	DisableCache    bool
+	SecretCacheTTL  time.Duration
+	VaultMaxConc    int
+	MaxObjectsBytes int
+	VaultRetries    int
+	MountCacheSize  int
+	HealthAddr      string
+	MetricsAddr     string
+	VersionKeyFile  string
+	RenewTokens     bool
+	TokenCacheSize  int
+	ClientCacheSize int
+	SecretCacheSize int
+	RequireTLS      bool
+	DynamicReuse    bool
+	DynamicIdle     time.Duration
+	DynamicMax      int
+}
+
+// RegisterFlags defines the provider's flags on fs and returns the options
+// they set.
+func RegisterFlags(fs *flag.FlagSet) *Options {
+	o := &Options{}
+	fs.StringVar(&o.Endpoint, "endpoint", "/provider/vault-azure.sock", "unix socket to serve the driver on (the driver finds it as <providers dir>/<provider name>.sock)")
+	fs.StringVar(&o.VaultAddr, "vault-addr", "", "default Vault address for SecretProviderClasses without vaultAddress")
+	fs.DurationVar(&o.VaultTimeout, "vault-timeout", 30*time.Second, "timeout of each Vault request")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text (klog) or json (the JSON lines of Kubernetes components, k8s.io/component-base/logs)")
+	fs.BoolVar(&o.ShowVersion, "version", false, "print the version and exit")
+	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight mounts may take to finish")
+	fs.StringVar(&o.NodeIdentityNS, "allow-node-identity-namespaces", "", "comma-separated namespaces whose pods may log in as the node's managed identity (azureIdentity: managed); \"*\" allows all; default none")
+	fs.StringVar(&o.IMDSEndpoint, "azure-imds-endpoint", azure.DefaultIMDSEndpoint, "Azure Instance Metadata Service base URL")
+	fs.StringVar(&o.AuthorityHost, "azure-authority-host", azure.DefaultAuthorityHost, "Entra ID authority host (https), e.g. https://login.microsoftonline.us/ for US Government")
+	fs.StringVar(&o.NMIEndpoint, "azure-nmi-endpoint", azure.DefaultNMIEndpoint, "aad-pod-identity NMI token URL")
+	fs.StringVar(&o.TenantID, "azure-tenant-id", "", "default Entra tenant for workload identity when a SecretProviderClass sets no tenantID")
+	fs.BoolVar(&o.DisableCache, "disable-token-cache", false, "log in to Vault on every mount (for comparison only)")
+	fs.DurationVar(&o.SecretCacheTTL, "secret-cache-ttl", 2*time.Minute, "keep Vault GET responses this long per (Vault token, path) so rotation polls of pods sharing an identity read each path at most once; never for POST/PUT or leased secrets; 0 disables; worst-case rotation delay = poll interval + this")
+	fs.IntVar(&o.VaultMaxConc, "vault-max-concurrency", 32, "most Vault reads in flight at once across all mounts (0: the default, 32)")
+	fs.IntVar(&o.MaxObjectsBytes, "max-mount-bytes", 4<<20, "largest answer to one Mount: the files' contents plus, per file, twice its name and 80 bytes of framing; the default is the driver's default --max-call-recv-msg-size (4 MiB): raise both together")
+	fs.IntVar(&o.VaultRetries, "vault-max-retries", 3, "how often a Vault login or read that got no answer, 429, 502, 503 or 504 (reads: also 500) is tried again, with exponential backoff and jitter, honouring Retry-After and the mount's deadline; 0: never")
+	fs.IntVar(&o.MountCacheSize, "mount-cache-size", secrets.DefaultMountCacheSize, "most Vault mounts remembered (for 5 minutes each) to tell KV v2 paths from others, over all Vault addresses and namespaces")
+	fs.StringVar(&o.HealthAddr, "health-addr", "", "address of the HTTP server for /healthz and /readyz, e.g. :8096 (the Helm chart sets it); empty: off")
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "address of the HTTP server for /metrics (Prometheus), e.g. :8097 (the Helm chart sets it); may equal --health-addr; empty: off")
+	fs.BoolVar(&o.RenewTokens, "renew-tokens", false, "renew cached Vault tokens (auth/token/renew-self, up to their max TTL) instead of logging in again when a fifth of the TTL granted at login is left; renewal does not re-verify the pod's identity: a removed role binding, federated credential or managed identity goes unnoticed until the max TTL (default 768h)")
+	fs.IntVar(&o.TokenCacheSize, "token-cache-size", auth.DefaultMaxTokens, "most Vault tokens cached (one per identity, role, Vault address and namespace); the least recently used is revoked first")
+	fs.IntVar(&o.ClientCacheSize, "vault-client-cache-size", vaultclient.DefaultMaxClients, "most Vault clients kept (one per vaultAddress and TLS settings); unused ones are also dropped after 10 minutes")
+	fs.IntVar(&o.SecretCacheSize, "secret-cache-size", 4096, "most Vault responses in the secret cache (see --secret-cache-ttl)")
+	fs.BoolVar(&o.DynamicReuse, "reuse-dynamic-secrets", true, "keep each pod's dynamic secrets (leases such as database/creds, and pki certificates) and hand them out again at the pod's rotation polls until they must be renewed or replaced; false: a new one at every Mount (as objects with reuse: false)")
+	fs.DurationVar(&o.DynamicIdle, "dynamic-idle-revoke", dynamic.DefaultIdleRevoke, "revoke the leases of a pod that has not mounted for this long (3 × the driver's default rotation poll interval of 2m); the role's policy needs update on sys/leases/revoke/<lease path>/*")
+	fs.IntVar(&o.DynamicMax, "dynamic-max-secrets", dynamic.DefaultMaxSecrets, "most dynamic secrets kept over all pods; beyond it the least recently mounted is dropped and its lease revoked")
+	fs.BoolVar(&o.RequireTLS, "require-vault-tls", false, "refuse Vault addresses with plain http:// (tokens and secrets would travel in cleartext); without it each such address is logged once with a warning")
+	fs.StringVar(&o.VersionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
+	return o
+}
+
+// NodeIdentityNamespaces is --allow-node-identity-namespaces as a list.
+func (o *Options) NodeIdentityNamespaces() []string { return splitList(o.NodeIdentityNS) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,93 @@
+// Package setup builds the provider from its flags: the one constructor that
+// serving, the mount command and the in-process load test share.
+package setup
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/methods"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
+	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
+)
+
+// Wiring is the provider and the parts it is built from. The server uses
+// the provider; the mount command also uses the parts, to check one step at
+// a time.
+type Wiring struct {
+	Manager  *auth.Manager
+	Provider *provider.Provider
+	metrics  *metrics.Metrics
+}
+
+// New builds the auth methods, the token manager and the provider from the
+// flags, reporting to m. The server, the mount command and the in-process
+// load test share it, so each runs exactly the server's Mount path.
+func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
+	if o.SecretCacheTTL < 0 || o.VaultMaxConc < 0 {
+		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency (got %d) must not be negative", o.SecretCacheTTL, o.VaultMaxConc)
+	}
+	for name, n := range map[string]int{"--token-cache-size": o.TokenCacheSize, "--vault-client-cache-size": o.ClientCacheSize, "--secret-cache-size": o.SecretCacheSize} {
+		if n < 1 {
+			return nil, fmt.Errorf("%s must be at least 1 (got %d)", name, n)
+		}
+	}
+	if o.RequireTLS && strings.HasPrefix(strings.ToLower(o.VaultAddr), "http://") {
+		return nil, fmt.Errorf("--vault-addr %q uses plain http://, which --require-vault-tls refuses", o.VaultAddr)
+	}
+	versionKey, err := loadVersionKey(o.VersionKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := methods.New(methods.Config{Azure: azure.Config{
+		Observer:               m,
+		IMDSEndpoint:           o.IMDSEndpoint,
+		AuthorityHost:          o.AuthorityHost,
+		NMIEndpoint:            o.NMIEndpoint,
+		DefaultTenantID:        o.TenantID,
+		NodeIdentityNamespaces: o.NodeIdentityNamespaces(),
+	}})
+	if err != nil {
+		return nil, err
+	}
+	vaultRetry := &retry.Backoff{Retries: max(o.VaultRetries, 0)}
+	manager := auth.NewManager(ms, auth.Options{DisableCache: o.DisableCache, RenewTokens: o.RenewTokens, MaxTokens: o.TokenCacheSize,
+		Observer: m, LoginRetry: vaultRetry})
+	p, err := provider.New(provider.Config{
+		DefaultVaultAddress:   o.VaultAddr,
+		VaultTimeout:          o.VaultTimeout,
+		MaxResponseBytes:      o.MaxObjectsBytes,
+		Observer:              m,
+		SecretCacheTTL:        o.SecretCacheTTL,
+		SecretCacheMaxEntries: o.SecretCacheSize,
+		MaxVaultClients:       o.ClientCacheSize,
+		RequireVaultTLS:       o.RequireTLS,
+		VaultMaxConcurrency:   o.VaultMaxConc,
+		VaultRetry:            vaultRetry,
+		VersionKey:            versionKey,
+		MountCacheSize:        o.MountCacheSize,
+		DisableDynamicReuse:   !o.DynamicReuse,
+		Dynamic:               dynamic.Config{IdleRevoke: o.DynamicIdle, MaxSecrets: o.DynamicMax},
+	}, manager)
+	if err != nil {
+		return nil, err
+	}
+	m.DynamicLeases(p.DynamicLeases)
+	m.CacheSizes(func() map[string]int {
+		sizes := p.CacheSizes()
+		sizes["vault_token"] = manager.Len()
+		return sizes
+	})
+	return &Wiring{Manager: manager, Provider: p, metrics: m}, nil
+}
+
+// Server returns the gRPC service of the provider, reporting each Mount to
+// the metrics.
+func (w *Wiring) Server(version string) *server.Server {
+	return server.New(w.Provider, version, server.WithObserver(w.metrics))
+}
