@@ -7,6 +7,7 @@ import (
 	"runtime/metrics"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 )
 
@@ -24,14 +25,7 @@ const (
 
 // releaseMemoryAfterBursts runs until ctx ends.
 func releaseMemoryAfterBursts(ctx context.Context) {
-	t := time.NewTicker(memoryCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	wait.UntilWithContext(ctx, func(context.Context) {
 		if r := reclaimable(); r >= memoryReleaseAt {
 			// The first collection moves sync.Pool contents (gRPC's and
 			// net/http's buffers) to their victim caches, the second frees
@@ -40,7 +34,7 @@ func releaseMemoryAfterBursts(ctx context.Context) {
 			debug.FreeOSMemory()
 			klog.V(4).InfoS("returned free memory to the system", "reclaimableBytes", r)
 		}
-	}
+	}, memoryCheckEvery)
 }
 
 // reclaimable estimates the heap bytes that a collection and a release

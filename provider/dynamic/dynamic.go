@@ -22,6 +22,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
@@ -303,16 +304,7 @@ func (s *Store) Sweep(ctx context.Context) int {
 // Run sweeps every interval until ctx ends (without revoking what is kept:
 // pods outlive a provider restart).
 func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Sweep(ctx)
-		}
-	}
+	wait.UntilWithContext(ctx, func(ctx context.Context) { s.Sweep(ctx) }, interval)
 }
 
 // revoke revokes e's lease with the token that created it, unless that
