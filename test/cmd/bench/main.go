@@ -163,10 +163,11 @@ func runConfig(ctx context.Context, w *world.World, cfg config, o options, set *
 	stop := sync.OnceValue(p.Stop) // a second Stop would wait forever
 	defer stop()
 	time.Sleep(o.settle)
-	if r.idleRSS, _, err = procStatus(p.PID()); err != nil {
+	idle, err := world.MemoryOf(p.PID())
+	if err != nil {
 		return nil, err
 	}
-	r.idleAnon, r.idleFile = rssParts(p.PID())
+	r.idleRSS, r.idleAnon, r.idleFile = idle.RSS, idle.Anon, idle.File
 	progress("  storm of %d Mounts", len(set.storm))
 	if r.storm, err = runStorm(ctx, w, p, set.storm); err != nil {
 		return nil, err
@@ -174,10 +175,11 @@ func runConfig(ctx context.Context, w *world.World, cfg config, o options, set *
 	r.storm.identities = 1
 	progress("  idle for %s after the storm", o.afterStorm)
 	time.Sleep(o.afterStorm)
-	if r.postBurstRSS, _, err = procStatus(p.PID()); err != nil {
+	post, err := world.MemoryOf(p.PID())
+	if err != nil {
 		return nil, err
 	}
-	r.postAnon, r.postFile = rssParts(p.PID())
+	r.postBurstRSS, r.postAnon, r.postFile = post.RSS, post.Anon, post.File
 	progress("  rotation poll")
 	time.Sleep(max(cfg.pollAfter-o.afterStorm, 0))
 	if r.rot, err = runRotation(ctx, w, p, set.storm, r.storm.versions, o.objects); err != nil {
@@ -191,9 +193,11 @@ func runConfig(ctx context.Context, w *world.World, cfg config, o options, set *
 		return nil, err
 	}
 	time.Sleep(o.settle)
-	if r.afterRSS, _, err = procStatus(p.PID()); err != nil {
+	after, err := world.MemoryOf(p.PID())
+	if err != nil {
 		return nil, err
 	}
+	r.afterRSS = after.RSS
 	if err := stop(); err != nil {
 		return nil, fmt.Errorf("stopping the provider: %w", err)
 	}

@@ -86,7 +86,8 @@ func runStorm(ctx context.Context, w *world.World, p *world.Provider, vols []*dr
 			}
 		}
 	}
-	_, s.peakRSS, err = procStatus(p.PID())
+	m, err := world.MemoryOf(p.PID())
+	s.peakRSS = m.Peak
 	return s, err
 }
 
