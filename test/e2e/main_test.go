@@ -19,35 +19,22 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	w, err := world.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the world:", err)
-		return 1
-	}
-	defer w.Close()
-	theWorld = w
-	// No secret cache: the tests change secrets and inject faults between
-	// mounts and expect every mount to read (perf_test.go covers the cache).
-	p, err := w.StartProvider("--allow-node-identity-namespaces=ops", "-v=5", "--secret-cache-ttl=0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the provider:", err)
-		return 1
-	}
-	prov = p
-	code := m.Run()
-	if err := p.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "provider did not stop cleanly:", err)
-		code = 1
-	}
-	if refused := w.Proxy.Refused(); len(refused) > 0 {
-		fmt.Fprintln(os.Stderr, "something tried to reach real hosts:", refused)
-		code = 1
-	}
-	return code
+	os.Exit(world.RunTests(m, func(w *world.World) (func() error, error) {
+		theWorld = w
+		// No secret cache: the tests change secrets and inject faults between
+		// mounts and expect every mount to read (perf_test.go covers the cache).
+		p, err := w.StartProvider("--allow-node-identity-namespaces=ops", "-v=5", "--secret-cache-ttl=0")
+		if err != nil {
+			return nil, fmt.Errorf("starting the provider: %w", err)
+		}
+		prov = p
+		return func() error {
+			if err := p.Stop(); err != nil {
+				return fmt.Errorf("provider did not stop cleanly: %w", err)
+			}
+			return nil
+		}, nil
+	}))
 }
 
 // mount mounts spc for pod through the provider p and returns the volume
