@@ -96,7 +96,17 @@ type Lease struct {
 	// Expires is when the token expires (Vault then revokes the leases it
 	// created); zero: unknown.
 	Expires time.Time
-	key     string // token cache key; empty without a cache
+	// TTL is the lifetime Vault granted at login (or the last renewal), and
+	// Renewable whether Vault lets the token extend it: whoever keeps the
+	// leases the token creates alive must keep the token alive too.
+	TTL       time.Duration
+	Renewable bool
+	key       string // token cache key; empty without a cache
+}
+
+// leaseOf hands t out; fresh: Vault issued or renewed it in this call.
+func leaseOf(t *cachedToken, fresh bool, key string) Lease {
+	return Lease{Token: t.token, Fresh: fresh, Expires: t.expires, TTL: t.ttl, Renewable: t.renewable, key: key}
 }
 
 // Token returns a Vault token for req, logging in if no fresh token is cached.
@@ -122,12 +132,14 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		if err != nil {
 			return nil, err
 		}
-		return &Lease{Token: t.token, Fresh: true, Expires: t.expires}, nil
+		l := leaseOf(t, true, "")
+		return &l, nil
 	}
 	key := CacheKey(req, principal)
-	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
+	if t, ok := m.tokens.fresh(key, m.now()); ok {
 		m.obs.CacheLookup(observe.CacheVaultToken, true)
-		return &Lease{Token: tok, Expires: exp, key: key}, nil
+		l := leaseOf(&t, false, key)
+		return &l, nil
 	}
 	ch := m.group.DoChan(key, func() (any, error) {
 		// Callers share this login: one caller giving up must not fail the
@@ -153,12 +165,12 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 
 // refresh returns a cached, renewed or new token for key.
 func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Method, req *Request, key, principal string) (Lease, error) {
-	if tok, exp, ok := m.tokens.fresh(key, m.now()); ok {
-		return Lease{Token: tok, Expires: exp, key: key}, nil
+	if t, ok := m.tokens.fresh(key, m.now()); ok {
+		return leaseOf(&t, false, key), nil
 	}
 	if m.renew {
-		if tok, exp, ok := m.renewToken(ctx, client, key, req); ok {
-			return Lease{Token: tok, Fresh: true, Expires: exp, key: key}, nil
+		if t, ok := m.renewToken(ctx, client, key, req); ok {
+			return leaseOf(t, true, key), nil
 		}
 	}
 	t, err := m.login(ctx, client, method, req, principal)
@@ -167,7 +179,7 @@ func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Meth
 	}
 	t.client, t.namespace = client, req.VaultNamespace
 	m.tokens.store(key, t)
-	return Lease{Token: t.token, Fresh: true, Expires: t.expires, key: key}, nil
+	return leaseOf(t, true, key), nil
 }
 
 // Refused tells the manager that Vault answered 403 to a request at path
@@ -260,31 +272,32 @@ func CacheKey(req *Request, principal string) string {
 
 // renewToken extends a cached renewable token that is still valid
 // (Options.RenewTokens). It reports false when a fresh login is needed instead.
-func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key string, req *Request) (string, time.Time, bool) {
+func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key string, req *Request) (*cachedToken, bool) {
 	t, ok := m.tokens.peek(key)
 	if !ok || !t.renewable || !m.now().Before(t.expires) {
-		return "", time.Time{}, false
+		return nil, false
 	}
 	c, err := client.Clone()
 	if err != nil {
-		return "", time.Time{}, false
+		return nil, false
 	}
 	c.SetToken(t.token)
 	c.SetNamespace(req.VaultNamespace)
 	secret, err := c.Auth().Token().RenewSelfWithContext(ctx, int(t.ttl.Seconds()))
 	if err != nil || secret == nil || secret.Auth == nil {
 		klog.V(2).InfoS("token renewal failed, logging in again", "role", req.Role, "mount", req.MountPath, "err", err)
-		return "", time.Time{}, false
+		return nil, false
 	}
 	ttl := time.Duration(secret.Auth.LeaseDuration) * time.Second
 	if ttl < t.ttl/2 {
 		// Near its max TTL: renewing buys little, log in again.
-		return "", time.Time{}, false
+		return nil, false
 	}
 	now := m.now()
 	m.tokens.renewed(key, t.token, secret.Auth.Renewable, ttl, now)
 	klog.V(4).InfoS("renewed Vault token", "role", req.Role, "mount", req.MountPath, "ttl", ttl)
-	return t.token, now.Add(ttl), true
+	t.renewable, t.ttl, t.expires = secret.Auth.Renewable, ttl, now.Add(ttl)
+	return &t, true
 }
 
 // login performs POST auth/<mount>/login.

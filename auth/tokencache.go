@@ -46,16 +46,18 @@ func newTokenCache(max int, r *revoker) *tokenCache {
 	return c
 }
 
-// fresh returns the token cached under key while more than a fifth of the
-// lifetime Vault granted is left.
-func (c *tokenCache) fresh(key string, now time.Time) (string, time.Time, bool) {
+// fresh returns (a copy of) the token cached under key while more than a
+// fifth of the lifetime Vault granted is left.
+func (c *tokenCache) fresh(key string, now time.Time) (cachedToken, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.lru.Get(key)
 	if !ok || !now.Add(t.ttl/5).Before(t.expires) {
-		return "", time.Time{}, false
+		return cachedToken{}, false
 	}
-	return t.token, t.expires, true
+	cp := *t
+	cp.refused = nil
+	return cp, true
 }
 
 // peek returns a copy of the entry under key without marking it used.

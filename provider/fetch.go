@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/errgroup"
@@ -27,7 +28,7 @@ func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope stri
 		return nil, err
 	}
 	f := &fetch{p: p, c: c, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs)),
-		owner: holder.owner, keys: p.dynamicKeys(holder, reqs, objs, objReq)}
+		owner: holder.owner, keys: p.dynamicKeys(holder, reqs, objs, objReq), began: time.Now()}
 	if err := f.run(ctx, reqs); err != nil {
 		return nil, err
 	}
@@ -107,7 +108,8 @@ type fetch struct {
 	slots     *limiter // this Mount's bound on the Vault calls it starts
 	responses []*vault.Secret
 	owner     dynamic.Owner
-	keys      []dynamic.Key // per request; zero Pod: not kept
+	keys      []dynamic.Key // per request; no pod UID: not kept
+	began     time.Time     // when the reads began (see dynamic.Store.Keep)
 
 	wg       sync.WaitGroup
 	errOnce  sync.Once
@@ -156,8 +158,8 @@ func (f *fetch) run(ctx context.Context, reqs []secrets.Request) error {
 		}
 		if j.shared {
 			klog.V(4).InfoS("joined an identical read in flight", "path", j.req.Path)
-		} else if !cacheable(s) && f.keys[j.index].Pod != "" {
-			f.p.dynamic.Keep(f.keys[j.index], s, f.owner) // this Mount's own lease
+		} else if !cacheable(s) && f.keys[j.index].Pod.UID != "" {
+			s = f.p.dynamic.Keep(f.keys[j.index], s, f.owner, f.began) // this Mount's own lease
 		}
 		f.responses[j.index] = s
 	}
@@ -181,7 +183,7 @@ func (f *fetch) own(ctx context.Context, i int, r secrets.Request) {
 		defer f.wg.Done()
 		var s *vault.Secret
 		var err error
-		if f.keys[i].Pod != "" {
+		if f.keys[i].Pod.UID != "" {
 			s, err = f.p.dynamic.Obtain(ctx, f.keys[i], f.owner, func(ctx context.Context) (*vault.Secret, error) { return f.read(ctx, r) })
 		} else {
 			s, err = f.read(ctx, r)

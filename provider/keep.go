@@ -10,7 +10,7 @@ import (
 // holder is who a Mount's dynamic secrets are kept for: the pod, the
 // identity it logged in as, and the token (owner) that obtains them.
 type holder struct {
-	pod      string // UID
+	pod      dynamic.PodRef
 	identity string
 	owner    dynamic.Owner
 }
@@ -18,16 +18,18 @@ type holder struct {
 // holderOf describes the Mount of pod prm with areq's login and lease's token,
 // over the base client of its Vault address and TLS settings.
 func holderOf(prm *params.Params, areq *auth.Request, lease *auth.Lease, base dynamic.Owner) holder {
-	base.Token, base.Namespace, base.TokenExpires = lease.Token, prm.VaultNamespace, lease.Expires
-	return holder{pod: prm.Pod.UID, identity: auth.PodIdentityKey(areq), owner: base}
+	base.Address, base.Token, base.Namespace = areq.VaultAddress, lease.Token, prm.VaultNamespace
+	base.TokenExpires, base.TokenTTL, base.TokenRenewable = lease.Expires, lease.TTL, lease.Renewable
+	pod := dynamic.PodRef{UID: prm.Pod.UID, Namespace: prm.Pod.Namespace, Name: prm.Pod.Name}
+	return holder{pod: pod, identity: auth.PodIdentityKey(areq), owner: base}
 }
 
 // dynamicKeys returns, per request, the key its dynamic secret is kept
-// under, or a zero key when it is not kept: no store, no pod UID, or an
-// object of the request says reuse: false.
+// under, or a zero key (no pod UID) when it is not kept: no store, no pod
+// UID, or an object of the request says reuse: false.
 func (p *Provider) dynamicKeys(h holder, reqs []secrets.Request, objs []params.Object, objReq []int) []dynamic.Key {
 	keys := make([]dynamic.Key, len(reqs))
-	if p.dynamic == nil || h.pod == "" {
+	if p.dynamic == nil || h.pod.UID == "" {
 		return keys
 	}
 	reuse := make([]bool, len(reqs))
@@ -47,5 +49,5 @@ func (p *Provider) dynamicKeys(h holder, reqs []secrets.Request, objs []params.O
 
 // kept reports whether the pod holds a kept dynamic secret for request i.
 func (f *fetch) kept(i int) bool {
-	return f.keys[i].Pod != "" && f.p.dynamic.Has(f.keys[i])
+	return f.keys[i].Pod.UID != "" && f.p.dynamic.Has(f.keys[i])
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
@@ -74,6 +75,10 @@ type Config struct {
 	// provider/dynamic); DisableDynamicReuse asks Vault at every Mount.
 	Dynamic             dynamic.Config
 	DisableDynamicReuse bool
+	// Pods, if set, tells which pods still run on the node (the kubelet's
+	// pod-resources API); Start runs it, and the dynamic secrets of pods it
+	// finds gone are revoked. Nil: pod liveness is unknown.
+	Pods *pods.Tracker
 	// MaxVaultClients bounds the pool of Vault clients, one per (address,
 	// TLS settings) (default vaultclient.DefaultMaxClients).
 	MaxVaultClients int
@@ -127,6 +132,9 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	if cfg.Dynamic.Observer == nil {
 		cfg.Dynamic.Observer = cfg.Observer
 	}
+	if cfg.Pods != nil && cfg.Dynamic.Liveness == nil {
+		cfg.Dynamic.Liveness = cfg.Pods
+	}
 	key := cfg.VersionKey
 	if len(key) == 0 {
 		// Versions are public (anyone who can read the pod's
@@ -152,15 +160,18 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	return p, nil
 }
 
-// Start runs the provider's background work until ctx ends: dropping the
-// dynamic secrets of pods that stopped mounting and revoking their leases.
+// Start runs the provider's background work until ctx ends: listing the
+// node's pods, renewing the leases of running pods' dynamic secrets (and
+// the tokens that hold them), revoking those of pods that are gone.
 // Nothing is revoked when ctx ends: pods outlive a provider restart.
 func (p *Provider) Start(ctx context.Context) {
+	if p.cfg.Pods != nil {
+		go p.cfg.Pods.Run(ctx)
+	}
 	if p.dynamic == nil {
 		return
 	}
-	interval := min(max(p.dynamic.IdleRevoke()/4, time.Second), time.Minute)
-	go p.dynamic.Run(ctx, interval)
+	go p.dynamic.Run(ctx, p.dynamic.SweepInterval())
 }
 
 // DynamicLeases returns the number of leases kept for pods (for metrics).

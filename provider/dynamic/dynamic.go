@@ -1,67 +1,93 @@
 // Package dynamic keeps the dynamic secrets each pod got from Vault — leased
 // secrets (database/creds, aws/creds, …) and certificates (pki/issue,
-// pki/sign) — so that a pod's rotation polls get the same credentials until
-// they must be renewed or replaced, instead of a new lease at every poll.
-// Leases of pods that stopped polling are revoked.
+// pki/sign) — for as long as the pod runs: its Mounts get the same
+// credentials until they must be replaced, its leases are renewed in the
+// background whether or not the driver calls Mount again (rotation off, the
+// driver's default, means one Mount per pod), and they are revoked soon
+// after the pod is gone (see provider/pods).
 //
-// Vault revokes a lease when the token that created it expires, so a kept
-// lease never outlives its token either: when the provider logs in again
-// for the pod's identity, the next Mount gets a new secret with the new
-// token, while the old one stays valid until its token expires.
+// Vault revokes a lease when the token that created it expires, so the
+// store also renews that token in the background while a running pod holds
+// a lease of it: a lease lives as long as its pod, up to its own max TTL and
+// the token's max TTL (the role's token_max_ttl). At those ends only a
+// Mount can hand the pod a new credential; without the driver's rotation,
+// none comes (logged when it becomes known).
 package dynamic
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/background"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
 // Defaults.
 const (
-	// DefaultIdleRevoke is 3 × the driver's default rotation poll interval
-	// (2 minutes): a pod that missed three polls is gone.
+	// DefaultIdleRevoke applies only to pods whose liveness is unknown (no
+	// kubelet pod-resources socket): after this long without a Mount their
+	// secrets are no longer renewed, and left to expire.
 	DefaultIdleRevoke = 6 * time.Minute
 	// DefaultMaxSecrets bounds the secrets kept, over all pods.
 	DefaultMaxSecrets = 10000
+	// DefaultMaxPerNamespace bounds the secrets one namespace's pods keep.
+	DefaultMaxPerNamespace = 1000
 	// expiryMargin: a secret this close to its end is not handed out.
 	expiryMargin = 5 * time.Second
 )
 
+// PodRef names the pod a secret is kept for.
+type PodRef struct {
+	UID       string
+	Namespace string
+	Name      string
+}
+
 // Key names one pod's request for a dynamic secret. Secrets are never
 // shared between keys: pods, identities and requests each get their own.
 type Key struct {
-	Pod      string // pod UID
+	Pod      PodRef
 	Identity string // who logged in, and where (Vault address, TLS, namespace, auth mount, role, identity)
 	Request  string // the Vault request (method, path, query, arguments)
 }
 
 // Owner is how a secret was obtained: the Vault token that created it, in
 // which namespace, over which client (Vault address and TLS settings, no
-// token), and when that token expires.
+// token), and what Vault said of that token at login.
 type Owner struct {
 	Client       *vault.Client
+	Address      string // the Vault address, for fair background work
 	Token        string
 	Namespace    string
-	TokenExpires time.Time // zero: unknown
+	TokenExpires time.Time     // zero: unknown
+	TokenTTL     time.Duration // granted at login; zero: unknown
+	// TokenRenewable: Vault may extend the token (auth/token/renew-self).
+	TokenRenewable bool
 }
 
-// LeaseAPI renews and revokes leases as their owner.
+// LeaseAPI renews and revokes leases, and renews tokens, as their owner.
 type LeaseAPI interface {
 	Renew(ctx context.Context, owner Owner, leaseID string, increment time.Duration) (time.Duration, error)
 	Revoke(ctx context.Context, owner Owner, leaseID string) error
+	// RenewToken extends owner's token by increment and returns the TTL
+	// granted and whether it may be renewed again.
+	RenewToken(ctx context.Context, owner Owner, increment time.Duration) (time.Duration, bool, error)
+}
+
+// Liveness tells whether a pod still runs (see pods.Tracker).
+type Liveness interface {
+	State(pod pods.Name, mounted time.Time) pods.State
 }
 
 // Event is what happened to a kept secret, for metrics.
@@ -69,22 +95,33 @@ type Event string
 
 // Events.
 const (
-	EventReuse        Event = "reuse"         // a Mount got a kept secret
-	EventIssue        Event = "issue"         // a new dynamic secret was kept
-	EventRenew        Event = "renew"         // a lease was renewed
-	EventRenewFailed  Event = "renew_failed"  // Vault refused to renew: a new one is issued
-	EventRevoke       Event = "revoke"        // an idle pod's lease was revoked
-	EventRevokeFailed Event = "revoke_failed" // Vault refused to revoke it (it expires at its TTL)
+	EventReuse            Event = "reuse"              // a Mount got a kept secret
+	EventIssue            Event = "issue"              // a new dynamic secret was kept
+	EventRenew            Event = "renew"              // a lease was renewed
+	EventRenewFailed      Event = "renew_failed"       // Vault refused to renew a lease
+	EventTokenRenew       Event = "token_renew"        // a token holding running pods' leases was renewed
+	EventTokenRenewFailed Event = "token_renew_failed" // Vault refused to renew such a token
+	EventRevoke           Event = "revoke"             // a gone pod's lease was revoked
+	EventRevokeFailed     Event = "revoke_failed"      // Vault refused to revoke it (it expires at its TTL)
+	EventForget           Event = "forget"             // a pod of unknown liveness stopped mounting: no longer renewed, not revoked
+	EventRefused          Event = "refused"            // a namespace or the node is at its bound of kept secrets
 )
 
 // Config tunes a Store.
 type Config struct {
-	// IdleRevoke: a secret whose pod has not mounted for this long is
-	// dropped, and its lease revoked (default DefaultIdleRevoke).
+	// IdleRevoke: a secret of a pod whose liveness is unknown, not mounted
+	// for this long, is no longer renewed and is dropped without being
+	// revoked: it expires at its TTL (default DefaultIdleRevoke).
 	IdleRevoke time.Duration
-	// MaxSecrets bounds the secrets kept (default DefaultMaxSecrets); the
-	// least recently mounted goes first, its lease revoked.
+	// MaxSecrets bounds the secrets kept (default DefaultMaxSecrets).
 	MaxSecrets int
+	// MaxPerNamespace bounds the secrets of one namespace's pods (default
+	// DefaultMaxPerNamespace, at most MaxSecrets).
+	MaxPerNamespace int
+	// Liveness tells whether pods run; nil: unknown for every pod.
+	Liveness Liveness
+	// Background runs renewals and revocations; nil: Start makes one.
+	Background *background.Pool
 	// Observer, if set, is told of every event.
 	Observer observe.Observer
 	// Now is the clock (default time.Now).
@@ -99,9 +136,11 @@ type Store struct {
 
 	mu      sync.Mutex
 	entries map[Key]*entry
+	perNS   map[string]int
+	tokens  map[string]*tokenState // by token
 }
 
-// New returns a Store that renews and revokes leases with api.
+// New returns a Store that renews and revokes with api.
 func New(cfg Config, api LeaseAPI) *Store {
 	if cfg.IdleRevoke <= 0 {
 		cfg.IdleRevoke = DefaultIdleRevoke
@@ -109,31 +148,48 @@ func New(cfg Config, api LeaseAPI) *Store {
 	if cfg.MaxSecrets <= 0 {
 		cfg.MaxSecrets = DefaultMaxSecrets
 	}
+	if cfg.MaxPerNamespace <= 0 {
+		cfg.MaxPerNamespace = DefaultMaxPerNamespace
+	}
+	cfg.MaxPerNamespace = min(cfg.MaxPerNamespace, cfg.MaxSecrets)
 	cfg.Observer = observe.OrNop(cfg.Observer)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}}
+	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}, perNS: map[string]int{}, tokens: map[string]*tokenState{}}
 }
 
 func (s *Store) event(e Event) { s.cfg.Observer.DynamicEvent(string(e)) }
+
+// CapacityError is a secret not kept because its namespace, or the node,
+// holds as many as it may.
+type CapacityError struct {
+	Namespace string
+	Held      int
+	Limit     int
+	Flag      string
+}
+
+func (e *CapacityError) Error() string {
+	return fmt.Sprintf("the pods of namespace %q hold %d dynamic secrets on this node and may hold %d (the provider's %s): "+
+		"a secret is kept for each pod and request until the pod is gone; use fewer dynamic objects per pod or fewer pods per node, or ask the cluster admin to raise %s",
+		e.Namespace, e.Held, e.Limit, e.Flag, e.Flag)
+}
 
 // Obtain returns the secret for key: the one kept for it while it may
 // still be used (its lease renewed when two thirds of its duration have
 // passed), else a new one from issue, which is kept if it is dynamic.
 // Concurrent calls for one key share one renewal or issue.
 func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(context.Context) (*vault.Secret, error)) (*vault.Secret, error) {
-	if key.Pod == "" {
+	if key.Pod.UID == "" {
 		return issue(ctx) // no pod UID (podInfoOnMount off): nothing to keep it for
 	}
 	if sec, ok := s.reuse(key, owner); ok {
 		return sec, nil
 	}
-	// Calls with another token (a Mount that logged in again after a
-	// refusal) do not join: the shared call is made with the first's token.
-	tok := sha256.Sum256([]byte(owner.Token))
-	fk := fmt.Sprintf("%q", []string{key.Pod, key.Identity, key.Request, hex.EncodeToString(tok[:])})
-	ch := s.group.DoChan(fk, func() (any, error) {
+	// One call per key, whoever asks: two concurrent first Mounts of one
+	// pod must not both issue (one lease would be orphaned).
+	ch := s.group.DoChan(fmt.Sprintf("%q", []string{key.Pod.UID, key.Identity, key.Request}), func() (any, error) {
 		// Shared by the pod's concurrent Mounts: the first one giving up
 		// must not fail the others, yet the call keeps its deadline.
 		sctx, cancel := shared.Context(ctx)
@@ -144,11 +200,21 @@ func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(con
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case r := <-ch:
+		if r.Err != nil && r.Shared && ctx.Err() == nil && !isCapacity(r.Err) {
+			// The shared call was made with another Mount's token (one
+			// that may have been refused): try once with this Mount's.
+			return s.refresh(ctx, key, owner, issue)
+		}
 		if r.Err != nil {
 			return nil, r.Err
 		}
 		return r.Val.(*vault.Secret), nil
 	}
+}
+
+func isCapacity(err error) bool {
+	var ce *CapacityError
+	return errors.As(err, &ce)
 }
 
 // Has reports whether a secret is kept for key.
@@ -159,19 +225,19 @@ func (s *Store) Has(key Key) bool {
 	return ok
 }
 
-// Keep keeps sec, which Vault just issued for key outside Obtain (e.g. a
-// read that turned out to carry a lease), if it is dynamic.
-func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner) bool {
-	if key.Pod == "" {
-		return false
+// Keep keeps sec, which Vault issued for key outside Obtain (a read that
+// turned out to carry a lease) from a request begun at began, if it is
+// dynamic. It returns the secret to hand out: sec, or the one a concurrent
+// Mount of the pod kept meanwhile (sec is then revoked: nobody got it).
+func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner, began time.Time) *vault.Secret {
+	if key.Pod.UID == "" {
+		return sec
 	}
 	e := newEntry(sec, owner, s.cfg.Now())
 	if e == nil {
-		return false
+		return sec
 	}
-	s.keep(key, e)
-	s.event(EventIssue)
-	return true
+	return s.keep(key, e, began)
 }
 
 // reuse returns the kept secret for key if nothing is due.
@@ -190,51 +256,74 @@ func (s *Store) reuse(key Key, owner Owner) (*vault.Secret, bool) {
 
 // refresh renews the kept secret's lease or issues a new secret.
 func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(context.Context) (*vault.Secret, error)) (*vault.Secret, error) {
-	now := s.cfg.Now()
+	began := s.cfg.Now()
 	s.mu.Lock()
 	e, ok := s.entries[key]
 	action := actionIssue
 	if ok {
-		action = e.due(now, owner)
+		action = e.due(began, owner)
 	}
 	if action == actionReuse {
-		e.lastMount = now
+		e.lastMount = began
 		s.mu.Unlock()
 		s.event(EventReuse)
 		return e.secret, nil
 	}
+	err := s.admit(key)
 	s.mu.Unlock()
 	if action == actionRenew {
-		if sec, ok := s.renew(ctx, key, e, owner); ok {
+		if sec, ok := s.renewForMount(ctx, key, e, owner); ok {
 			return sec, nil
 		}
+	}
+	if err != nil {
+		s.event(EventRefused)
+		return nil, err
 	}
 	sec, err := issue(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if ne := newEntry(sec, owner, s.cfg.Now()); ne != nil {
-		s.keep(key, ne)
-		s.event(EventIssue)
+		return s.keep(key, ne, began), nil
 	}
 	return sec, nil
 }
 
-// renew renews e's lease; it reports false when a new secret must be
-// issued instead (Vault refused, or the lease is in the last third of the
-// life it can have).
-func (s *Store) renew(ctx context.Context, key Key, e *entry, current Owner) (*vault.Secret, bool) {
+// admit refuses a new key when its namespace or the store is full; mu is
+// held. A key already kept is replaced, never refused.
+func (s *Store) admit(key Key) error {
+	if _, ok := s.entries[key]; ok {
+		return nil
+	}
+	if n := s.perNS[key.Pod.Namespace]; n >= s.cfg.MaxPerNamespace {
+		return &CapacityError{Namespace: key.Pod.Namespace, Held: n, Limit: s.cfg.MaxPerNamespace, Flag: "--dynamic-max-secrets-per-namespace"}
+	}
+	if len(s.entries) >= s.cfg.MaxSecrets {
+		return &CapacityError{Namespace: key.Pod.Namespace, Held: s.perNS[key.Pod.Namespace], Limit: s.cfg.MaxSecrets, Flag: "--dynamic-max-secrets (over all namespaces)"}
+	}
+	return nil
+}
+
+// renewForMount renews e's lease for a Mount; it reports false when a new
+// secret must be issued instead (Vault refused, the lease is in the last
+// third of the life it can have, or e is no longer kept: handing out a
+// secret the store dropped could hand out a revoked one).
+func (s *Store) renewForMount(ctx context.Context, key Key, e *entry, current Owner) (*vault.Secret, bool) {
 	increment := e.duration
 	ttl, err := s.api.Renew(ctx, e.owner, e.leaseID, increment)
 	now := s.cfg.Now()
 	if err != nil {
 		s.event(EventRenewFailed)
-		klog.V(2).InfoS("Vault did not renew a dynamic secret's lease: issuing a new one", "pod", key.Pod, "lease", e.leaseID, "err", err)
+		klog.V(2).InfoS("Vault did not renew a dynamic secret's lease: issuing a new one", "pod", podRef(key.Pod), "lease", e.leaseID, "err", err)
 		return nil, false
 	}
 	s.event(EventRenew)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.entries[key] != e {
+		return nil, false
+	}
 	e.renewed(now, ttl, increment)
 	if e.due(now, current) != actionReuse {
 		return nil, false
@@ -243,89 +332,61 @@ func (s *Store) renew(ctx context.Context, key Key, e *entry, current Owner) (*v
 	return e.secret, true
 }
 
-// keep stores e under key, making room by dropping the least recently
-// mounted secret (revoking its lease).
-func (s *Store) keep(key Key, e *entry) {
+// keep stores e under key and returns the secret to hand out. When another
+// Mount of the pod kept a secret for key after this one began, that one is
+// handed out and e's lease, which nobody got, is revoked.
+func (s *Store) keep(key Key, e *entry, began time.Time) *vault.Secret {
 	s.mu.Lock()
-	var evicted []*entry
-	if _, ok := s.entries[key]; !ok {
-		for len(s.entries) >= s.cfg.MaxSecrets {
-			oldest := s.oldest()
-			evicted = append(evicted, s.entries[oldest])
-			delete(s.entries, oldest)
-		}
+	if old, ok := s.entries[key]; ok && !old.start.Before(began) && old.due(s.cfg.Now(), e.owner) == actionReuse {
+		s.mu.Unlock()
+		s.revoke(e)
+		return old.secret
 	}
+	if old, ok := s.entries[key]; ok {
+		// Replaced: the pod's files may hold it until the driver writes
+		// the new one, so it is left to expire, not revoked.
+		s.remove(key, old)
+	}
+	s.add(key, e)
+	s.mu.Unlock()
+	s.event(EventIssue)
+	return e.secret
+}
+
+// add stores e under key; mu is held.
+func (s *Store) add(key Key, e *entry) {
 	s.entries[key] = e
-	s.mu.Unlock()
-	for _, old := range evicted {
-		s.revoke(context.Background(), old)
-	}
-}
-
-// oldest is the key mounted least recently; mu is held.
-func (s *Store) oldest() Key {
-	var k Key
-	var t time.Time
-	first := true
-	for key, e := range s.entries {
-		if first || e.lastMount.Before(t) {
-			k, t, first = key, e.lastMount, false
-		}
-	}
-	return k
-}
-
-// Sweep drops the secrets whose pod has not mounted for IdleRevoke, and
-// those past their end, revoking the leases of the idle ones. It returns
-// how many it dropped.
-func (s *Store) Sweep(ctx context.Context) int {
-	now := s.cfg.Now()
-	var idle []*entry
-	dropped := 0
-	s.mu.Lock()
-	for k, e := range s.entries {
-		switch {
-		case now.Sub(e.lastMount) >= s.cfg.IdleRevoke:
-			idle = append(idle, e)
-		case !now.Before(e.end()):
-		default:
-			continue
-		}
-		delete(s.entries, k)
-		dropped++
-	}
-	s.mu.Unlock()
-	for _, e := range idle {
-		s.revoke(ctx, e)
-	}
-	return dropped
-}
-
-// Run sweeps every interval until ctx ends (without revoking what is kept:
-// pods outlive a provider restart).
-func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	wait.UntilWithContext(ctx, func(ctx context.Context) { s.Sweep(ctx) }, interval)
-}
-
-// revoke revokes e's lease with the token that created it, unless that
-// token has expired (Vault revoked the lease with it).
-func (s *Store) revoke(ctx context.Context, e *entry) {
-	if e.leaseID == "" || (!e.owner.TokenExpires.IsZero() && !s.cfg.Now().Before(e.owner.TokenExpires)) {
+	s.perNS[key.Pod.Namespace]++
+	if e.leaseID == "" || e.owner.Token == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := s.api.Revoke(ctx, e.owner, e.leaseID); err != nil {
-		s.event(EventRevokeFailed)
-		klog.InfoS("could not revoke the lease of a pod that stopped mounting; it expires at its TTL (grant update on sys/leases/revoke/<path>/* to the role's policy)",
-			"lease", e.leaseID, "err", err)
-		return
+	t, ok := s.tokens[e.owner.Token]
+	if !ok {
+		t = newTokenState(e.owner, e.start)
+		s.tokens[e.owner.Token] = t
 	}
-	s.event(EventRevoke)
-	klog.V(2).InfoS("revoked the lease of a pod that stopped mounting", "lease", e.leaseID)
+	t.refs++
+	e.tok = t
 }
 
-// IdleRevoke is how long a pod may not mount before its secrets go.
+// remove drops key's entry e; mu is held.
+func (s *Store) remove(key Key, e *entry) {
+	if s.entries[key] != e {
+		return
+	}
+	delete(s.entries, key)
+	if s.perNS[key.Pod.Namespace]--; s.perNS[key.Pod.Namespace] <= 0 {
+		delete(s.perNS, key.Pod.Namespace)
+	}
+	if t := e.tok; t != nil {
+		if t.refs--; t.refs <= 0 {
+			delete(s.tokens, t.owner.Token)
+		}
+	}
+}
+
+// IdleRevoke is how long a pod of unknown liveness may not mount before
+// its secrets are no longer renewed.
 func (s *Store) IdleRevoke() time.Duration { return s.cfg.IdleRevoke }
 
 // Leases returns the number of kept secrets that hold a lease.
@@ -347,6 +408,8 @@ func (s *Store) Len() int {
 	defer s.mu.Unlock()
 	return len(s.entries)
 }
+
+func podRef(p PodRef) string { return p.Namespace + "/" + p.Name }
 
 // certificateNotAfter reads the end of the certificate in a pki answer.
 func certificateNotAfter(sec *vault.Secret) (time.Time, bool) {

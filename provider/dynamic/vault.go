@@ -8,8 +8,9 @@ import (
 	vault "github.com/hashicorp/vault/api"
 )
 
-// VaultLeases is the LeaseAPI of Vault's sys/leases endpoints. Renewal is
-// allowed by Vault's default policy; revocation needs update on
+// VaultLeases is the LeaseAPI of Vault's sys/leases and auth/token
+// endpoints. Renewals (sys/leases/renew, auth/token/renew-self) are allowed
+// by Vault's default policy; revocation needs update on
 // sys/leases/revoke/<lease path>/* in the role's policy (the lease ID is in
 // the URL, so a policy can allow only the role's own leases).
 type VaultLeases struct{}
@@ -38,6 +39,22 @@ func (VaultLeases) Revoke(ctx context.Context, owner Owner, leaseID string) erro
 	}
 	_, err = c.Logical().WriteWithContext(ctx, "sys/leases/revoke/"+leaseID, nil)
 	return err
+}
+
+// RenewToken renews owner's token by increment.
+func (VaultLeases) RenewToken(ctx context.Context, owner Owner, increment time.Duration) (time.Duration, bool, error) {
+	c, err := owner.client()
+	if err != nil {
+		return 0, false, err
+	}
+	s, err := c.Auth().Token().RenewSelfWithContext(ctx, int(increment.Seconds()))
+	if err != nil {
+		return 0, false, err
+	}
+	if s == nil || s.Auth == nil || s.Auth.LeaseDuration <= 0 {
+		return 0, false, errors.New("Vault renewed the token without a duration")
+	}
+	return time.Duration(s.Auth.LeaseDuration) * time.Second, s.Auth.Renewable, nil
 }
 
 // client is a client for owner's Vault, carrying its token and namespace.

@@ -54,7 +54,7 @@ func New() *Metrics {
 		}, []string{"cache", "result"}),
 		dynamic: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "dynamic_secret_events_total",
-			Help: "Dynamic secrets kept per pod, by event: reuse (a Mount got its kept secret), issue, renew, renew_failed, revoke, revoke_failed.",
+			Help: "Dynamic secrets kept per pod, by event: reuse (a Mount got its kept secret), issue, renew, renew_failed, token_renew, token_renew_failed (the token that holds running pods' leases), revoke, revoke_failed (a gone pod's lease), forget (a pod of unknown liveness stopped mounting: not revoked), refused (a namespace or the node at its bound).",
 		}, []string{"event"}),
 	}
 	m.Registry.MustRegister(m.mounts, m.mountDuration, m.vaultRequests, m.azureRequests, m.cache, m.dynamic,
@@ -96,7 +96,7 @@ func (m *Metrics) DynamicEvent(event string) {
 // leases at each scrape.
 func (m *Metrics) DynamicLeases(leases func() int) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "dynamic_leases", Help: "Leases of dynamic secrets kept for pods (renewed while the pods mount, revoked when they stop).",
+		Namespace: namespace, Name: "dynamic_leases", Help: "Leases of dynamic secrets kept for pods (renewed while the pods run, revoked when they are gone).",
 	}, func() float64 { return float64(leases()) }))
 }
 

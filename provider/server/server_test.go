@@ -22,6 +22,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -53,6 +54,7 @@ func TestToStatus(t *testing.T) {
 		{"undecodable value", &provider.ContentError{Index: 1, Err: &secrets.DecodeError{Key: "k", Path: "secret/data/a", Encoding: "base64", Err: errors.New("illegal base64 data at input byte 4")}}, codes.InvalidArgument},
 		{"missing key", &provider.ContentError{Index: 2, Err: errors.New(`secretKey "x" is not in the secret`)}, codes.NotFound},
 		{"too large", &provider.SizeError{Limit: 10, Object: "big"}, codes.ResourceExhausted},
+		{"namespace at its share of dynamic secrets", &dynamic.CapacityError{Namespace: "a", Held: 4, Limit: 4, Flag: "--dynamic-max-secrets-per-namespace"}, codes.ResourceExhausted},
 		{"deadline", fmt.Errorf("reading: %w", context.DeadlineExceeded), codes.DeadlineExceeded},
 		{"canceled", context.Canceled, codes.Canceled},
 		{"anything else", errors.New("boom"), codes.Internal},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -23,6 +24,7 @@ func toStatus(err error) *status.Status {
 		ce *provider.ContentError
 		ze *provider.SizeError
 		de *secrets.DecodeError
+		ke *dynamic.CapacityError
 	)
 	code := codes.Internal
 	switch {
@@ -40,7 +42,7 @@ func toStatus(err error) *status.Status {
 		code = codes.InvalidArgument
 	case errors.As(err, &ce):
 		code = codes.NotFound
-	case errors.As(err, &ze):
+	case errors.As(err, &ze), errors.As(err, &ke):
 		code = codes.ResourceExhausted
 	}
 	return status.New(code, err.Error())

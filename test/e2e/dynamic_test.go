@@ -41,6 +41,7 @@ path "pki/issue/short" { capabilities = ["create", "update"] }
 		for p, d := range map[string]map[string]any{
 			"database/roles/short":   {"db_name": "pg", "default_ttl": "6s", "max_ttl": "18s"},
 			"database/roles/long":    {"db_name": "pg", "default_ttl": "1h", "max_ttl": "24h"},
+			"database/roles/renewed": {"db_name": "pg", "default_ttl": "6s", "max_ttl": "1h"},
 			"pki/roles/short":        {"allowed_domains": "shop.example.com", "allow_subdomains": true, "ttl": "9s", "max_ttl": "1h"},
 			"auth/azure/role/dyn":    {"bound_service_principal_ids": world.AppIdentity.ObjectID, "token_policies": "dynamic", "token_ttl": "1h"},
 			"auth/azure/role/dyn-bl": {"bound_service_principal_ids": world.OtherIdentity.ObjectID, "token_policies": "dynamic", "token_ttl": "1h"},
@@ -132,22 +133,23 @@ func TestDynamicLeaseRenewedThenReplaced(t *testing.T) {
 	}
 }
 
-// TestDynamicOneLeasePerPodAndIdleRevoke: 100 pods of one Deployment poll 5
-// times: 100 leases, not 500 (as without reuse). Then 50 stop polling:
-// after the idle period their 50 leases are revoked and the other 50 stay
-// live.
-func TestDynamicOneLeasePerPodAndIdleRevoke(t *testing.T) {
-	// Long enough that a round of 100 pods' Mounts on a loaded 2-core
-	// machine never leaves a polling pod idle that long (3s did: polls
-	// overran it and polling pods lost their leases).
+// TestDynamicOneLeasePerPodRevokedWhenGone: 100 pods of one Deployment
+// poll 5 times: 100 leases, not 500 (as without reuse). Then none mounts
+// again (the driver's rotation off) and 50 are deleted: their 50 leases
+// are revoked soon after the kubelet stops listing them, while the other
+// 50 stay live — renewed in the background — for longer than their lease's
+// TTL and the old 8 s idle period.
+func TestDynamicOneLeasePerPodRevokedWhenGone(t *testing.T) {
 	const idle = 8 * time.Second
 	setupDynamic(t)
-	spc := dynamicSPC("dyn", world.AppIdentity.ClientID, fmt.Sprintf(dbObjects, "long", "long"))
-	all, even := make([]int, 100), []int{}
+	spc := dynamicSPC("dyn", world.AppIdentity.ClientID, fmt.Sprintf(dbObjects, "renewed", "renewed"))
+	all, even, odd := make([]int, 100), []int{}, []int{}
 	for i := range all {
 		all[i] = i
 		if i%2 == 0 {
 			even = append(even, i)
+		} else {
+			odd = append(odd, i)
 		}
 	}
 
@@ -171,45 +173,115 @@ func TestDynamicOneLeasePerPodAndIdleRevoke(t *testing.T) {
 	start = time.Now()
 	resetCounters()
 	userOf := make([]string, 100)
-	poll := func(pods []int) { pollPods(t, p, spc, pods, userOf) }
 	for range 5 {
-		poll(all)
+		pollPods(t, p, spc, all, userOf)
 	}
 	st := theWorld.Vault.Stats()
-	if created := usersSince(t, start); len(created) != 100 || st.ByPath["database/creds/long"] != 100 || st.Logins != 1 {
-		t.Fatalf("100 pods × 5 polls: %d users created, %d issue requests, %d logins; want 100, 100, 1",
-			len(created), st.ByPath["database/creds/long"], st.Logins)
+	if created := usersSince(t, start); len(created) != 100 || st.ByPath["database/creds/renewed"] != 100 || st.Logins != 1 {
+		t.Fatalf("100 pods × 5 polls: %d users created, %d issue requests; want 100 and 100, with 1 login",
+			len(created), st.ByPath["database/creds/renewed"])
 	}
-	t.Logf("with reuse, 100 pods × 5 polls created 100 database users")
-	stopped := time.Now()
-	deadline := stopped.Add(idle + 20*time.Second)
+	lastMount := time.Now()
+	for _, i := range odd {
+		theWorld.Kubelet.Delete(podOf(world.WebPod, i))
+	}
+	deleted := time.Now()
+	// Bound: gone after PodGoneAfter and two lists, then a sweep and the
+	// revocation itself.
+	bound := world.PodGoneAfter + 4*world.PodListInterval + 3*time.Second
 	for {
-		poll(even)
-		revoked, live := 0, 0
-		for _, u := range usersSince(t, start) {
-			if u.Revoked.IsZero() {
-				live++
-			} else {
-				revoked++
-			}
-		}
+		revoked, live := liveAndRevoked(t, start, userOf)
 		if revoked == 50 {
-			t.Logf("the 50 idle pods' leases were revoked %s after they stopped polling (idle period %s)", time.Since(stopped).Round(100*time.Millisecond), idle)
+			t.Logf("the 50 deleted pods' leases were revoked %s after the deletion (bound %s)", time.Since(deleted).Round(100*time.Millisecond), bound)
 			if live != 50 {
-				t.Errorf("%d leases live, want the 50 of the polling pods", live)
+				t.Errorf("%d leases live, want the 50 of the running pods", live)
 			}
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %d revoked, %d live; want 50 and 50", time.Since(stopped).Round(time.Second), revoked, live)
+		if time.Since(deleted) > bound {
+			t.Fatalf("%s after the deletion: %d revoked, %d live; want 50 and 50", time.Since(deleted).Round(time.Second), revoked, live)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
+	// No Mount since: the running pods' credentials outlive their 6 s
+	// lease and the idle period, renewed without any Mount.
+	for time.Since(lastMount) < 2*idle {
+		time.Sleep(time.Second)
+	}
+	users := usersSince(t, start)
 	for _, i := range even {
-		if u := usersSince(t, start)[userOf[i]]; !u.Revoked.IsZero() {
-			t.Errorf("pod %d still polls but its user %s was revoked", i, userOf[i])
+		if u := users[userOf[i]]; !u.Revoked.IsZero() || u.Renewals == 0 {
+			t.Errorf("running pod %d, no Mount for %s: user %s revoked at %v after %d renewals; want live and renewed",
+				i, time.Since(lastMount).Round(time.Second), userOf[i], u.Revoked, u.Renewals)
 		}
 	}
+	if t.Failed() {
+		t.Log(p.Logs())
+	}
+	t.Logf("the 50 running pods' users live %s after their last Mount (lease ttl 6 s, idle period %s), renewed in the background", time.Since(lastMount).Round(time.Second), idle)
+}
+
+// liveAndRevoked counts the users of userOf created since start that Vault
+// revoked (or expired) and those still live.
+func liveAndRevoked(t *testing.T, start time.Time, userOf []string) (revoked, live int) {
+	t.Helper()
+	users := usersSince(t, start)
+	for _, name := range userOf {
+		if u := users[name]; u.Revoked.IsZero() {
+			live++
+		} else {
+			revoked++
+		}
+	}
+	return revoked, live
+}
+
+// TestDynamicUnknownLivenessNotRevoked: without the kubelet's list (no
+// socket, or the kubelet not answering), a pod that stops mounting keeps
+// its credential to the lease's end: dropped after the idle period but
+// never revoked; a deleted pod is revoked once the kubelet answers again.
+func TestDynamicUnknownLivenessNotRevoked(t *testing.T) {
+	setupDynamic(t)
+	spc := dynamicSPC("dyn", world.AppIdentity.ClientID, fmt.Sprintf(dbObjects, "long", "long"))
+	t.Run("no socket", func(t *testing.T) {
+		p, err := theWorld.StartProvider("--secret-cache-ttl=0", "--dynamic-idle-revoke=2s", "--kubelet-pod-resources-socket=")
+		must(t, err)
+		defer p.Stop()
+		start := time.Now()
+		pod := podOf(world.WebPod, 9301)
+		v, _, err := mount(t, p, spc, pod, nil)
+		must(t, err)
+		user := readFile(t, v, "username")
+		theWorld.Kubelet.Delete(pod)
+		time.Sleep(6 * time.Second)
+		if u := usersSince(t, start)[user]; !u.Revoked.IsZero() {
+			t.Errorf("a pod of unknown liveness had its credential revoked %s after its Mount", u.Revoked.Sub(start).Round(time.Second))
+		}
+	})
+	t.Run("kubelet down", func(t *testing.T) {
+		p, err := theWorld.StartProvider("--secret-cache-ttl=0")
+		must(t, err)
+		defer p.Stop()
+		start := time.Now()
+		pod := podOf(world.WebPod, 9302)
+		v, _, err := mount(t, p, spc, pod, nil)
+		must(t, err)
+		user := readFile(t, v, "username")
+		theWorld.Kubelet.SetDown(true)
+		theWorld.Kubelet.Delete(pod)
+		time.Sleep(world.PodGoneAfter + 3*time.Second)
+		if u := usersSince(t, start)[user]; !u.Revoked.IsZero() {
+			t.Error("revoked while the kubelet did not answer")
+		}
+		theWorld.Kubelet.SetDown(false)
+		deadline := time.Now().Add(world.PodGoneAfter + 10*time.Second)
+		for usersSince(t, start)[user].Revoked.IsZero() {
+			if time.Now().After(deadline) {
+				t.Fatal("a deleted pod's credential was not revoked after the kubelet came back")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 }
 
 // pollPods mounts spc for the pods of WebPod's Deployment numbered in

@@ -110,12 +110,12 @@ func checkSocketAndProbes(t *testing.T, r *rendered, providersDir, healthHost st
 	c := r.container(t)
 	var hostPaths []corev1.Volume
 	for _, v := range pod.Volumes {
-		if v.HostPath != nil {
+		if v.HostPath != nil && v.Name != podResourcesVolume {
 			hostPaths = append(hostPaths, v)
 		}
 	}
 	if len(hostPaths) != 1 || hostPaths[0].HostPath.Path != providersDir {
-		t.Fatalf("volumes = %+v, want one hostPath: %s", pod.Volumes, providersDir)
+		t.Fatalf("volumes = %+v, want one hostPath besides the kubelet's pod-resources: %s", pod.Volumes, providersDir)
 	}
 	mount, ok := volumeMount(c, hostPaths[0].Name)
 	if !ok || !hasArg(c, "--endpoint="+mount.MountPath+"/vault-azure.sock") {
@@ -133,6 +133,60 @@ func checkSocketAndProbes(t *testing.T, r *rendered, providersDir, healthHost st
 	if !hasArg(c, "--health-addr="+healthHost+":"+strconv.Itoa(int(ports["health"]))) {
 		t.Errorf("the health port %d is not the one in --health-addr: %q", ports["health"], c.Args)
 	}
+}
+
+// podResourcesVolume is the kubelet's pod-resources directory (pod liveness).
+const podResourcesVolume = "pod-resources"
+
+// checkPodLiveness: with podLiveness on, the only other hostPath is the
+// kubelet's pod-resources directory under kubeletDir, mounted read-only
+// where --kubelet-pod-resources-socket points, and the provider knows its
+// own pod (--self-pod from the downward API); off, no such hostPath and
+// an empty socket flag.
+func checkPodLiveness(t *testing.T, r *rendered, kubeletDir string, enabled bool) {
+	t.Helper()
+	pod := r.daemonSet(t).Spec.Template.Spec
+	c := r.container(t)
+	var vol *corev1.Volume
+	for i, v := range pod.Volumes {
+		if v.Name == podResourcesVolume {
+			vol = &pod.Volumes[i]
+		}
+	}
+	if !enabled {
+		if vol != nil || !hasArg(c, "--kubelet-pod-resources-socket=") {
+			t.Errorf("podLiveness off: volume %+v, args %q", vol, c.Args)
+		}
+		return
+	}
+	if vol == nil || vol.HostPath == nil || vol.HostPath.Path != kubeletDir+"/pod-resources" {
+		t.Fatalf("pod-resources volume = %+v, want hostPath %s/pod-resources", vol, kubeletDir)
+	}
+	m, ok := volumeMount(c, podResourcesVolume)
+	if !ok || !m.ReadOnly || !hasArg(c, "--kubelet-pod-resources-socket="+m.MountPath+"/kubelet.sock") || !hasArg(c, "--self-pod=$(POD_NAMESPACE)/$(POD_NAME)") {
+		t.Errorf("pod-resources mount %+v (want read-only, the socket flag pointing into it), args %q", m, c.Args)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	if env["POD_NAME"] != "metadata.name" || env["POD_NAMESPACE"] != "metadata.namespace" {
+		t.Errorf("env %v lacks the downward API's pod name and namespace", c.Env)
+	}
+}
+
+func TestChartPodLiveness(t *testing.T) {
+	checkPodLiveness(t, render(t, ""), "/var/lib/kubelet", true)
+	r := render(t, "kubeletDir: /data/kubelet\npodLiveness: {goneAfter: 1m, listInterval: 5s}\n")
+	checkPodLiveness(t, r, "/data/kubelet", true)
+	for _, a := range []string{"--pod-gone-after=1m", "--pod-list-interval=5s"} {
+		if !hasArg(r.container(t), a) {
+			t.Errorf("args lack %s", a)
+		}
+	}
+	checkPodLiveness(t, render(t, "podLiveness: {enabled: false}\n"), "", false)
 }
 
 func TestChartOptions(t *testing.T) {

@@ -103,6 +103,14 @@ func (w *World) StartProvider(extra ...string) (*Provider, error) {
 	return p, nil
 }
 
+// How quickly the world's providers tell a deleted pod is gone: its
+// dynamic secrets are revoked within about PodGoneAfter plus two
+// PodListIntervals and a sweep.
+const (
+	PodListInterval = 500 * time.Millisecond
+	PodGoneAfter    = 2 * time.Second
+)
+
 // ProviderArgs are the provider's flags for the world: serving on socket,
 // with the world's Vault and Azure endpoints.
 func (w *World) ProviderArgs(socket string) []string {
@@ -113,6 +121,9 @@ func (w *World) ProviderArgs(socket string) []string {
 		"--azure-authority-host", w.Azure.AuthorityURL(),
 		"--azure-nmi-endpoint", w.Azure.NMIURL(),
 		"--azure-tenant-id", TenantID,
+		"--kubelet-pod-resources-socket", w.Kubelet.Socket,
+		"--pod-list-interval", PodListInterval.String(),
+		"--pod-gone-after", PodGoneAfter.String(),
 	}
 }
 

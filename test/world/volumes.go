@@ -30,6 +30,7 @@ func (w *World) VolumeAt(spc *driver.SecretProviderClass, pod Pod, target string
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return nil, err
 	}
+	w.Kubelet.Run(pod) // a pod runs before the kubelet mounts its volumes
 	exp := time.Now().Add(time.Hour)
 	tokens := map[string]string{}
 	for _, aud := range []string{AudienceAzure, AudienceVault} {

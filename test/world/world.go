@@ -29,6 +29,7 @@ type World struct {
 	Azure   *azureemu.Emulator
 	Proxy   *tlsproxy.Proxy
 	Vault   *vaultfront.Server
+	Kubelet *Kubelet
 	opts    Options
 	closers []func() error
 }
@@ -81,6 +82,10 @@ func StartWith(opts Options) (w *World, err error) {
 	if err := tlsproxy.Check(); err != nil {
 		return nil, err
 	}
+	if w.Kubelet, err = startKubelet(dir); err != nil {
+		return nil, fmt.Errorf("kubelet pod-resources stand-in: %w", err)
+	}
+	w.closers = append(w.closers, w.Kubelet.close)
 	if w.Vault, err = vaultfront.New(vaultfront.Options{}); err != nil {
 		return nil, fmt.Errorf("vault front: %w", err)
 	}

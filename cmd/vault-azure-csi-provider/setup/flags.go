@@ -8,6 +8,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
@@ -43,6 +44,11 @@ type Options struct {
 	DynamicReuse    bool
 	DynamicIdle     time.Duration
 	DynamicMax      int
+	DynamicMaxNS    int
+	PodsSocket      string
+	PodGoneAfter    time.Duration
+	PodListInterval time.Duration
+	SelfPod         string
 }
 
 // RegisterFlags defines the provider's flags on fs and returns the options
@@ -73,8 +79,13 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.IntVar(&o.ClientCacheSize, "vault-client-cache-size", vaultclient.DefaultMaxClients, "most Vault clients kept (one per vaultAddress and TLS settings); unused ones are also dropped after 10 minutes")
 	fs.IntVar(&o.SecretCacheSize, "secret-cache-size", 4096, "most Vault responses in the secret cache (see --secret-cache-ttl)")
 	fs.BoolVar(&o.DynamicReuse, "reuse-dynamic-secrets", true, "keep each pod's dynamic secrets (leases such as database/creds, and pki certificates) and hand them out again at the pod's rotation polls until they must be renewed or replaced; false: a new one at every Mount (as objects with reuse: false)")
-	fs.DurationVar(&o.DynamicIdle, "dynamic-idle-revoke", dynamic.DefaultIdleRevoke, "revoke the leases of a pod that has not mounted for this long (3 × the driver's default rotation poll interval of 2m); the role's policy needs update on sys/leases/revoke/<lease path>/*")
-	fs.IntVar(&o.DynamicMax, "dynamic-max-secrets", dynamic.DefaultMaxSecrets, "most dynamic secrets kept over all pods; beyond it the least recently mounted is dropped and its lease revoked")
+	fs.DurationVar(&o.DynamicIdle, "dynamic-idle-revoke", dynamic.DefaultIdleRevoke, "only for pods whose liveness is unknown (no answer from --kubelet-pod-resources-socket): after this long without a Mount their dynamic secrets are no longer renewed and expire at their TTL; they are never revoked early")
+	fs.IntVar(&o.DynamicMax, "dynamic-max-secrets", dynamic.DefaultMaxSecrets, "most dynamic secrets kept over all pods of the node; beyond it a new one fails its Mount with ResourceExhausted (none is evicted)")
+	fs.IntVar(&o.DynamicMaxNS, "dynamic-max-secrets-per-namespace", dynamic.DefaultMaxPerNamespace, "most dynamic secrets the pods of one namespace keep on the node; beyond it the namespace's new ones fail their Mount with ResourceExhausted")
+	fs.StringVar(&o.PodsSocket, "kubelet-pod-resources-socket", pods.DefaultSocket, "the kubelet's pod-resources API socket, which lists the node's running pods: the dynamic secrets of a pod are renewed while it runs and revoked once it is gone; empty: pod liveness unknown (see --dynamic-idle-revoke)")
+	fs.DurationVar(&o.PodGoneAfter, "pod-gone-after", 30*time.Second, "a pod the kubelet has stopped listing for this long (in two lists at least) is gone: its dynamic secrets are revoked")
+	fs.DurationVar(&o.PodListInterval, "pod-list-interval", 10*time.Second, "how often the kubelet's list of the node's pods is read")
+	fs.StringVar(&o.SelfPod, "self-pod", "", "the provider's own pod as <namespace>/<name> (the Helm chart sets it): a list of the node's pods without it is not trusted (a kubelet that has just restarted lists none); empty: every list is trusted")
 	fs.BoolVar(&o.RequireTLS, "require-vault-tls", false, "refuse Vault addresses with plain http:// (tokens and secrets would travel in cleartext); without it each such address is logged once with a warning")
 	fs.StringVar(&o.VersionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
 	return o

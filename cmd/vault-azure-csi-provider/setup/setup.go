@@ -13,6 +13,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
 )
 
@@ -55,6 +56,10 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if err != nil {
 		return nil, err
 	}
+	tracker, err := podTracker(o)
+	if err != nil {
+		return nil, err
+	}
 	vaultRetry := &retry.Backoff{Retries: max(o.VaultRetries, 0)}
 	manager := auth.NewManager(ms, auth.Options{DisableCache: o.DisableCache, RenewTokens: o.RenewTokens, MaxTokens: o.TokenCacheSize,
 		Observer: m, LoginRetry: vaultRetry})
@@ -72,7 +77,8 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		VersionKey:            versionKey,
 		MountCacheSize:        o.MountCacheSize,
 		DisableDynamicReuse:   !o.DynamicReuse,
-		Dynamic:               dynamic.Config{IdleRevoke: o.DynamicIdle, MaxSecrets: o.DynamicMax},
+		Dynamic:               dynamic.Config{IdleRevoke: o.DynamicIdle, MaxSecrets: o.DynamicMax, MaxPerNamespace: o.DynamicMaxNS},
+		Pods:                  tracker,
 	}, manager)
 	if err != nil {
 		return nil, err
@@ -84,6 +90,27 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		return sizes
 	})
 	return &Wiring{Manager: manager, Provider: p, metrics: m}, nil
+}
+
+// podTracker lists the node's pods through the kubelet's socket; nil when
+// --kubelet-pod-resources-socket is empty.
+func podTracker(o *Options) (*pods.Tracker, error) {
+	if o.PodsSocket == "" {
+		return nil, nil
+	}
+	var self pods.Name
+	if o.SelfPod != "" {
+		ns, name, ok := strings.Cut(o.SelfPod, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return nil, fmt.Errorf("--self-pod %q is not <namespace>/<name>", o.SelfPod)
+		}
+		self = pods.Name{Namespace: ns, Name: name}
+	}
+	k, err := pods.NewKubelet(o.PodsSocket)
+	if err != nil {
+		return nil, err
+	}
+	return pods.NewTracker(pods.Config{Interval: o.PodListInterval, GoneAfter: o.PodGoneAfter, Self: self}, k), nil
 }
 
 // Server returns the gRPC service of the provider, reporting each Mount to

@@ -23,6 +23,12 @@ const (
 	NodeIdentityNamespace = "ops"
 )
 
+// How quickly the node's provider tells a deleted pod is gone.
+const (
+	PodGoneAfter    = 5 * time.Second
+	PodListInterval = time.Second
+)
+
 // ChartValues are the values the provider is installed with here: the
 // image built from make build, the world's Vault and Azure endpoints, the
 // host's network (no CNI here, and the world listens on the host's
@@ -44,6 +50,9 @@ func (c *Cluster) ChartValues() (map[string]any, error) {
 	return map[string]any{
 		"image":        map[string]any{"repository": ProviderImage, "tag": ProviderTag, "pullPolicy": "Never"},
 		"providersDir": c.ProvidersDir,
+		"kubeletDir":   c.KubeletRoot,
+		// Gone soon after the kubelet stops listing a pod, for the tests.
+		"podLiveness": map[string]any{"enabled": true, "goneAfter": PodGoneAfter.String(), "listInterval": PodListInterval.String()},
 		"vault":        map[string]any{"address": wi.VaultAddr},
 		"azure": map[string]any{
 			"tenantID": wi.TenantID, "authorityHost": wi.AuthorityURL,
