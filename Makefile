@@ -67,11 +67,11 @@ KUBE_CMDS   := kube-apiserver kube-controller-manager kube-scheduler kubelet
 NODE_ENV     = NODE_BIN_DIR=$(NODE_BIN) $(PROVIDER) NODE_KEEP_LOGS=$(NODE_CACHE)/logs \
 	DRIVER_DEPLOY_DIR=$$(cd $(CURDIR)/test/node/bins/driver && $(GO) list -m -f '{{.Dir}}' sigs.k8s.io/secrets-store-csi-driver)/deploy
 
-## node-deps: containerd and runc from Debian, when missing (root)
+## node-deps: containerd, runc and the PostgreSQL server from Debian, when missing (root)
 node-deps:
-	@if command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null; then :; \
-	else echo "installing containerd and runc (Debian packages)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc; fi
+	@if command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then :; \
+	else echo "installing containerd, runc and postgresql (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc postgresql; fi
 
 # The heavy binaries are built once into NODE_CACHE and again only when their
 # module files change (cold: about 6 minutes on 2 cores).

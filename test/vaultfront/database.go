@@ -1,8 +1,10 @@
 package vaultfront
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,8 +41,12 @@ type DatabaseUser struct {
 }
 
 type databaseRole struct {
-	DefaultTTL time.Duration `json:"default_ttl"`
-	MaxTTL     time.Duration `json:"max_ttl"`
+	DBName               string        `json:"db_name"`
+	DefaultTTL           time.Duration `json:"default_ttl"`
+	MaxTTL               time.Duration `json:"max_ttl"`
+	CreationStatements   []string      `json:"creation_statements"`
+	RenewStatements      []string      `json:"renew_statements"`
+	RevocationStatements []string      `json:"revocation_statements"`
 }
 
 func databaseFactory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
@@ -48,7 +54,7 @@ func databaseFactory(ctx context.Context, conf *logical.BackendConfig) (logical.
 	b.Backend = &framework.Backend{
 		BackendType: logical.TypeLogical,
 		Help:        "vaultfront's stand-in for the database secrets engine: leased, renewable credentials.",
-		Paths:       []*framework.Path{b.pathRoles(), b.pathCreds()},
+		Paths:       []*framework.Path{b.pathConfig(), b.pathRoles(), b.pathCreds()},
 		Secrets: []*framework.Secret{{
 			Type:   secretTypeCreds,
 			Fields: map[string]*framework.FieldSchema{"username": {Type: framework.TypeString}},
@@ -68,7 +74,9 @@ func (b *databaseBackend) pathRoles() *framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			"name":                {Type: framework.TypeString, Required: true},
 			"db_name":             {Type: framework.TypeString},
-			"creation_statements": {Type: framework.TypeStringSlice},
+			"creation_statements":   {Type: framework.TypeStringSlice},
+			"renew_statements":      {Type: framework.TypeStringSlice},
+			"revocation_statements": {Type: framework.TypeStringSlice},
 			"default_ttl":         {Type: framework.TypeDurationSecond},
 			"max_ttl":             {Type: framework.TypeDurationSecond},
 		},
@@ -106,8 +114,12 @@ func (b *databaseBackend) role(ctx context.Context, s logical.Storage, name stri
 
 func (b *databaseBackend) writeRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	r := &databaseRole{
-		DefaultTTL: time.Duration(d.Get("default_ttl").(int)) * time.Second,
-		MaxTTL:     time.Duration(d.Get("max_ttl").(int)) * time.Second,
+		DBName:               d.Get("db_name").(string),
+		DefaultTTL:           time.Duration(d.Get("default_ttl").(int)) * time.Second,
+		MaxTTL:               time.Duration(d.Get("max_ttl").(int)) * time.Second,
+		CreationStatements:   d.Get("creation_statements").([]string),
+		RenewStatements:      d.Get("renew_statements").([]string),
+		RevocationStatements: d.Get("revocation_statements").([]string),
 	}
 	e, err := logical.StorageEntryJSON("role/"+d.Get("name").(string), r)
 	if err != nil {
@@ -146,11 +158,22 @@ func (b *databaseBackend) readCreds(ctx context.Context, req *logical.Request, d
 	}
 	// As Vault's default template: v-<display name>-<role>-<random>.
 	username := "v-" + truncate(req.DisplayName, 24) + "-" + truncate(name, 8) + "-" + id[:8]
+	password = "A1a-" + password
+	if conn, err := b.connection(ctx, req.Storage, role); err != nil {
+		return nil, err
+	} else if conn != nil {
+		if len(role.CreationStatements) == 0 {
+			return logical.ErrorResponse("role %s has no creation_statements", name), nil
+		}
+		if err := conn.exec(ctx, strings.Join(role.CreationStatements, ";"), sqlVars(username, password, time.Now().Add(role.DefaultTTL))); err != nil {
+			return nil, fmt.Errorf("creating user %s: %w", username, err)
+		}
+	}
 	b.mu.Lock()
 	b.users[username] = &DatabaseUser{Username: username, Role: name, DisplayName: req.DisplayName, Created: time.Now()}
 	b.mu.Unlock()
 	resp := b.Secret(secretTypeCreds).Response(
-		map[string]interface{}{"username": username, "password": "A1a-" + password},
+		map[string]interface{}{"username": username, "password": password},
 		map[string]interface{}{"username": username, "role": name})
 	resp.Secret.TTL = role.DefaultTTL
 	resp.Secret.MaxTTL = role.MaxTTL
@@ -175,20 +198,57 @@ func (b *databaseBackend) renewCreds(ctx context.Context, req *logical.Request, 
 	}
 	u.Renewals++
 	b.mu.Unlock()
+	if conn, err := b.connection(ctx, req.Storage, role); err != nil {
+		return nil, err
+	} else if conn != nil {
+		// The lease's new end, as the expiration manager will grant it.
+		expires := time.Now().Add(role.DefaultTTL)
+		if role.MaxTTL > 0 && expires.After(req.Secret.IssueTime.Add(role.MaxTTL)) {
+			expires = req.Secret.IssueTime.Add(role.MaxTTL)
+		}
+		stmts := cmp.Or(strings.Join(role.RenewStatements, ";"), defaultRenewStatement)
+		if err := conn.exec(ctx, stmts, sqlVars(username, "", expires)); err != nil {
+			return nil, fmt.Errorf("extending user %s: %w", username, err)
+		}
+	}
 	resp := &logical.Response{Secret: req.Secret}
 	resp.Secret.TTL = role.DefaultTTL
 	resp.Secret.MaxTTL = role.MaxTTL
 	return resp, nil
 }
 
-func (b *databaseBackend) revokeCreds(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+func (b *databaseBackend) revokeCreds(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	username, _ := req.Secret.InternalData["username"].(string)
+	roleName, _ := req.Secret.InternalData["role"].(string)
+	if role, err := b.role(ctx, req.Storage, roleName); err == nil && role != nil {
+		if conn, err := b.connection(ctx, req.Storage, role); err != nil {
+			return nil, err
+		} else if conn != nil {
+			stmts := cmp.Or(strings.Join(role.RevocationStatements, ";"), defaultRevocationStatement)
+			if err := conn.exec(ctx, stmts, sqlVars(username, "", time.Time{})); err != nil {
+				return nil, fmt.Errorf("dropping user %s: %w", username, err)
+			}
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if u := b.users[username]; u != nil && u.Revoked.IsZero() {
 		u.Revoked = time.Now()
 	}
 	return nil, nil
+}
+
+// connection returns the database connection of role, or nil when its
+// db_name has no connection_url (the stand-in keeps only its books).
+func (b *databaseBackend) connection(ctx context.Context, s logical.Storage, role *databaseRole) (*databaseConfig, error) {
+	if role.DBName == "" {
+		return nil, nil
+	}
+	c, err := b.config(ctx, s, role.DBName)
+	if err != nil || c == nil || c.ConnectionURL == "" {
+		return nil, err
+	}
+	return c, nil
 }
 
 // DatabaseUsers returns the users created by the database engine mounted at

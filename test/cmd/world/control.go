@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/azureemu"
+	"github.com/vaultazure/vault-azure-csi-provider/test/pgserver"
 	"github.com/vaultazure/vault-azure-csi-provider/test/world"
 )
 
@@ -32,14 +35,46 @@ type WorkloadIdentity struct {
 	ServiceAccount string `json:"serviceAccount"`
 }
 
+// PostgresLogin is a login to the world's PostgreSQL server, as an app
+// makes it with the credential Vault leased.
+type PostgresLogin struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// PostgresResult is whether the login and a query succeeded.
+type PostgresResult struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
 // newControl serves the control API:
 //
 //	GET  /logins             every login so far, in order ([]Login)
 //	GET  /stats              the Vault front's request counters
 //	GET  /refused            connections the proxy refused (real hosts)
 //	POST /workload-identity  add a WorkloadIdentity
-func newControl(w *world.World) http.Handler {
+//	POST /postgres/login     log in to PostgreSQL as a PostgresLogin says (-postgres)
+func newControl(w *world.World, pg *pgserver.Server) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /postgres/login", func(rw http.ResponseWriter, r *http.Request) {
+		var l PostgresLogin
+		if pg == nil {
+			http.Error(rw, "the world runs without PostgreSQL (-postgres)", http.StatusNotFound)
+			return
+		}
+		if err := json.NewDecoder(r.Body).Decode(&l); err != nil {
+			http.Error(rw, "decoding: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		res := PostgresResult{OK: true}
+		if err := pg.Ping(ctx, l.User, l.Password); err != nil {
+			res = PostgresResult{Error: err.Error()}
+		}
+		writeJSON(rw, res)
+	})
 	mux.HandleFunc("GET /logins", func(rw http.ResponseWriter, _ *http.Request) {
 		var out []Login
 		for _, jwt := range w.Vault.LoginJWTs() {

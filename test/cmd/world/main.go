@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/cluster"
+	"github.com/vaultazure/vault-azure-csi-provider/test/pgserver"
 	"github.com/vaultazure/vault-azure-csi-provider/test/world"
 )
 
@@ -38,6 +39,10 @@ type Info struct {
 	CAFile        string `json:"caFile"`
 	ControlURL    string `json:"controlURL"`
 	AzureResource string `json:"azureResource"`
+	// Postgres: with -postgres, a real PostgreSQL server whose connection
+	// Vault's database engine at database/ has as config pg: roles with
+	// db_name pg and creation_statements lease real logins.
+	Postgres bool `json:"postgres"`
 }
 
 func main() {
@@ -51,6 +56,7 @@ func run() error {
 	signingKey := flag.String("signing-key", "", "PEM RSA key that signs the cluster's service-account tokens (kube-apiserver --service-account-signing-key-file); empty: a fresh key")
 	realKube := flag.Bool("real-kubernetes-auth", false, "mount the real vault-plugin-auth-kubernetes at auth/kubernetes (unconfigured) instead of the jwt stand-in")
 	infoFile := flag.String("info", "", "file to write the world's addresses to (JSON) once it is ready")
+	postgres := flag.Bool("postgres", false, "run a real PostgreSQL server (Debian's postgresql) and configure the database engine at database/ with it as db_name pg")
 	flag.Parse()
 	if *infoFile == "" {
 		return errors.New("-info is required")
@@ -68,12 +74,19 @@ func run() error {
 		return fmt.Errorf("starting: %w", err)
 	}
 	defer w.Close()
+	var pg *pgserver.Server
+	if *postgres {
+		if pg, err = startPostgres(w); err != nil {
+			return err
+		}
+		defer pg.Close()
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newControl(w), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: newControl(w, pg), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
@@ -82,6 +95,7 @@ func run() error {
 		IMDSURL: w.Azure.IMDSURL(), NMIURL: w.Azure.NMIURL(), AuthorityURL: w.Azure.AuthorityURL(),
 		ProxyURL: w.Proxy.URL(), TenantID: world.TenantID, IssuerURL: world.ClusterIssuerURL,
 		CAFile: w.CAFile, ControlURL: "http://" + ln.Addr().String(), AzureResource: world.AzureResource,
+		Postgres: pg != nil,
 	}
 	if err := writeJSONFile(*infoFile, info); err != nil {
 		return err
@@ -91,6 +105,27 @@ func run() error {
 		return fmt.Errorf("something tried to reach real hosts: %v", refused)
 	}
 	return nil
+}
+
+// startPostgres runs PostgreSQL and gives it to the database engine.
+func startPostgres(w *world.World) (*pgserver.Server, error) {
+	pg, err := pgserver.Start()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	root, err := w.Root()
+	if err == nil {
+		_, err = root.Logical().Write("sys/mounts/database", map[string]any{"type": "database"})
+	}
+	if err == nil {
+		_, err = root.Logical().Write("database/config/pg", map[string]any{"plugin_name": "postgresql-database-plugin",
+			"connection_url": pg.VaultConnectionURL(), "username": pg.User, "password": pg.Password})
+	}
+	if err != nil {
+		pg.Close()
+		return nil, fmt.Errorf("configuring the database engine: %w", err)
+	}
+	return pg, nil
 }
 
 // waitForEnd returns on SIGTERM, SIGINT or when standard input reaches its

@@ -43,6 +43,9 @@ func (c *Cluster) ChartValues() (map[string]any, error) {
 		"--azure-imds-endpoint=" + wi.IMDSURL,
 		"--azure-nmi-endpoint=" + wi.NMIURL,
 		"--secret-cache-ttl=1s",
+		// The fallback for pods of unknown liveness, short so that no test
+		// can pass by it: the node's pods have a known liveness.
+		"--dynamic-idle-revoke=10s",
 	}
 	for _, a := range c.opts.ProviderArgs {
 		extraArgs = append(extraArgs, a)

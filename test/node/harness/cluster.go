@@ -80,6 +80,9 @@ type Cluster struct {
 	procs      []*proc
 	byName     map[string]*proc
 	stopReg    func()
+	// the driver's command line without its rotation flags (RestartDriver)
+	driverArgs, driverEnv []string
+	driverSocket          string
 	started    time.Time
 	closed     bool
 	closeErr   error

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,38 @@ import (
 
 // DriverName is the Secrets Store CSI Driver's name.
 const DriverName = "secrets-store.csi.k8s.io"
+
+// runDriver starts the driver's process with rotation on (at poll) or
+// off, and waits for its socket.
+func (c *Cluster) runDriver(rotation bool, poll time.Duration) error {
+	args := append(slices.Clone(c.driverArgs), fmt.Sprintf("--enable-secret-rotation=%v", rotation))
+	if rotation {
+		args = append(args, "--rotation-poll-interval="+poll.String())
+	}
+	p, err := c.startProc("secrets-store-csi-driver", c.bin("secrets-store-csi-driver"), args, c.driverEnv)
+	if err != nil {
+		return err
+	}
+	return waitProc(p, 30*time.Second, "the driver's socket", func() (bool, error) {
+		conn, err := net.Dial("unix", c.driverSocket)
+		if err != nil {
+			return false, nil
+		}
+		conn.Close()
+		return true, nil
+	})
+}
+
+// RestartDriver restarts the driver with rotation on (at poll) or off (its
+// default). The kubelet keeps the registration; mounted volumes stay.
+func (c *Cluster) RestartDriver(rotation bool, poll time.Duration) error {
+	if p := c.byName["secrets-store-csi-driver"]; p != nil {
+		if err := p.stop(20 * time.Second); err != nil {
+			return err
+		}
+	}
+	return c.runDriver(rotation, poll)
+}
 
 // startDriver runs the driver's node server as its DaemonSet would (the
 // kubelet's plugin directory, the providers directory, rotation on with a
@@ -41,27 +74,16 @@ func (c *Cluster) startDriver() error {
 	if err := os.MkdirAll(filepath.Dir(sock), 0o750); err != nil {
 		return err
 	}
-	p, err := c.startProc("secrets-store-csi-driver", c.bin("secrets-store-csi-driver"), []string{
+	c.driverArgs = []string{
 		"--endpoint=unix://" + sock,
 		"--nodeid=" + NodeName,
 		"--provider-volume=" + c.ProvidersDir,
 		"--additional-provider-volume-paths=" + c.ProvidersDir,
-		"--enable-secret-rotation=true",
-		"--rotation-poll-interval=" + c.opts.RotationPoll.String(),
 		"--metrics-addr=" + hostPort(ports[0]),
 		"--v=3",
-	}, []string{"KUBECONFIG=" + kubeconfig})
-	if err != nil {
-		return err
 	}
-	if err := waitProc(p, 30*time.Second, "the driver's socket", func() (bool, error) {
-		conn, err := net.Dial("unix", sock)
-		if err != nil {
-			return false, nil
-		}
-		conn.Close()
-		return true, nil
-	}); err != nil {
+	c.driverEnv, c.driverSocket = []string{"KUBECONFIG=" + kubeconfig}, sock
+	if err := c.runDriver(true, c.opts.RotationPoll); err != nil {
 		return err
 	}
 	reg, err := registrar.Start(filepath.Join(c.KubeletRoot, "plugins_registry"), DriverName, sock)
@@ -69,7 +91,7 @@ func (c *Cluster) startDriver() error {
 		return err
 	}
 	c.stopReg = reg.Stop
-	return waitProc(p, 60*time.Second, "the kubelet to register the driver", func() (bool, error) {
+	return waitProc(c.byName["secrets-store-csi-driver"], 60*time.Second, "the kubelet to register the driver", func() (bool, error) {
 		if ok, msg := reg.Status(); !ok && msg != "" {
 			return false, fmt.Errorf("kubelet refused the driver: %s", msg)
 		}
@@ -87,3 +109,7 @@ func (c *Cluster) startDriver() error {
 		return false, nil
 	})
 }
+
+// RestoreDriver restarts the driver as the cluster started it (rotation on
+// at Options.RotationPoll).
+func (c *Cluster) RestoreDriver() error { return c.RestartDriver(true, c.opts.RotationPoll) }

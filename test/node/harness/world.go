@@ -25,6 +25,7 @@ type WorldInfo struct {
 	CAFile        string `json:"caFile"`
 	ControlURL    string `json:"controlURL"`
 	AzureResource string `json:"azureResource"`
+	Postgres      bool   `json:"postgres"`
 }
 
 // World is the running test world: Vault front, Azure emulator, proxy.
@@ -51,7 +52,7 @@ func (c *Cluster) startWorld() error {
 	// The world also ends when its standard input does (startProc keeps a
 	// pipe open): it cannot outlive the harness.
 	p, err := c.startProc("world", c.bin("world"), []string{
-		"-signing-key=" + c.saKeyFile, "-real-kubernetes-auth", "-info=" + infoFile,
+		"-signing-key=" + c.saKeyFile, "-real-kubernetes-auth", "-postgres", "-info=" + infoFile,
 	}, []string{"TMPDIR=" + tmp})
 	if err != nil {
 		return err
@@ -65,6 +66,23 @@ func (c *Cluster) startWorld() error {
 		}
 		return true, json.Unmarshal(data, &w.Info)
 	})
+}
+
+// PostgresLogin logs in to the world's PostgreSQL server as user with
+// password and runs a query, as an app does with a leased credential; it
+// returns nil when that worked, else the server's refusal.
+func (w *World) PostgresLogin(ctx context.Context, user, password string) error {
+	var res struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := w.control(ctx, http.MethodPost, "/postgres/login", map[string]string{"user": user, "password": password}, &res); err != nil {
+		return err
+	}
+	if !res.OK {
+		return fmt.Errorf("PostgreSQL refused %s: %s", user, res.Error)
+	}
+	return nil
 }
 
 // VaultWrite writes data to a Vault path with the root token.
