@@ -18,7 +18,7 @@ type holder struct {
 // holderOf describes the Mount of pod prm with areq's login and lease's token,
 // over the base client of its Vault address and TLS settings.
 func holderOf(prm *params.Params, areq *auth.Request, lease *auth.Lease, base dynamic.Owner) holder {
-	base.Address, base.Token, base.Namespace = areq.VaultAddress, lease.Token, prm.VaultNamespace
+	base.Address, base.Connection, base.Token, base.Namespace = areq.VaultAddress, areq.Connection, lease.Token, prm.VaultNamespace
 	base.TokenExpires, base.TokenTTL, base.TokenRenewable = lease.Expires, lease.TTL, lease.Renewable
 	pod := dynamic.PodRef{UID: prm.Pod.UID, Namespace: prm.Pod.Namespace, Name: prm.Pod.Name}
 	return holder{pod: pod, identity: auth.PodIdentityKey(areq), owner: base}

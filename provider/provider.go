@@ -26,6 +26,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/statefile"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	// pod-resources API); Start runs it, and the dynamic secrets of pods it
 	// finds gone are revoked. Nil: pod liveness is unknown.
 	Pods *pods.Tracker
+	// StateFile, if set, keeps the dynamic secrets across restarts: Start
+	// restores them, and changes are written every second and at Flush.
+	StateFile *statefile.File
 	// MaxVaultClients bounds the pool of Vault clients, one per (address,
 	// TLS settings) (default vaultclient.DefaultMaxClients).
 	MaxVaultClients int
@@ -171,7 +175,11 @@ func (p *Provider) Start(ctx context.Context) {
 	if p.dynamic == nil {
 		return
 	}
+	p.restoreState()
 	go p.dynamic.Run(ctx, p.dynamic.SweepInterval())
+	if p.cfg.StateFile != nil {
+		go p.runState(ctx)
+	}
 }
 
 // DynamicLeases returns the number of leases kept for pods (for metrics).

@@ -39,6 +39,7 @@ func serve(ctx context.Context, o *setup.Options) error {
 	go releaseMemoryAfterBursts(ctx)
 	w.Provider.Start(ctx)
 	serveErr := w.Server(version).Serve(ctx, l, o.ShutdownGrace)
+	w.Provider.Flush() // the dynamic secrets kept for pods outlive this process
 	// /readyz has answered 503 since shutdown began; stop the HTTP servers last.
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

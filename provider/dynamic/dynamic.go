@@ -68,6 +68,7 @@ type Key struct {
 type Owner struct {
 	Client       *vault.Client
 	Address      string // the Vault address, for fair background work
+	Connection   string // the TLS settings of the client (to rebuild it after a restart)
 	Token        string
 	Namespace    string
 	TokenExpires time.Time     // zero: unknown
@@ -138,6 +139,7 @@ type Store struct {
 	entries map[Key]*entry
 	perNS   map[string]int
 	tokens  map[string]*tokenState // by token
+	dirty   bool                   // changed since the last Snapshot
 }
 
 // New returns a Store that renews and revokes with api.
@@ -325,6 +327,7 @@ func (s *Store) renewForMount(ctx context.Context, key Key, e *entry, current Ow
 		return nil, false
 	}
 	e.renewed(now, ttl, increment)
+	s.dirty = true
 	if e.due(now, current) != actionReuse {
 		return nil, false
 	}
@@ -355,6 +358,7 @@ func (s *Store) keep(key Key, e *entry, began time.Time) *vault.Secret {
 
 // add stores e under key; mu is held.
 func (s *Store) add(key Key, e *entry) {
+	s.dirty = true
 	s.entries[key] = e
 	s.perNS[key.Pod.Namespace]++
 	if e.leaseID == "" || e.owner.Token == "" {
@@ -374,6 +378,7 @@ func (s *Store) remove(key Key, e *entry) {
 	if s.entries[key] != e {
 		return
 	}
+	s.dirty = true
 	delete(s.entries, key)
 	if s.perNS[key.Pod.Namespace]--; s.perNS[key.Pod.Namespace] <= 0 {
 		delete(s.perNS, key.Pod.Namespace)

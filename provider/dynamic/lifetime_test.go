@@ -237,3 +237,45 @@ func TestNamespaceShare(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartKeepsRunningPodsCredentials: a provider restart (Snapshot, a
+// new Store, Restore) hands the pod the same credential, renews its lease
+// and token in the background as before, and revokes it once the pod is
+// gone; without the snapshot the lease would die at its TTL.
+func TestRestartKeepsRunningPodsCredentials(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, 10*time.Minute, 24*time.Hour)
+	v.tokenTTL, v.tokenMax = 20*time.Minute, 24*time.Hour
+	live := &liveness{}
+	live.set(web0, pods.Alive)
+	before := New(Config{Now: c.Now, Liveness: live}, v)
+	t1 := v.login("t1")
+	sec, _ := before.Obtain(context.Background(), podKey, t1, v.issuer(t1))
+	sweepFor(before, c, 15*time.Minute, 5*time.Second)
+	data, changed, err := before.Snapshot()
+	if err != nil || !changed {
+		t.Fatalf("Snapshot: changed %v, %v", changed, err)
+	}
+	if _, changed, _ := before.Snapshot(); changed {
+		t.Error("a second Snapshot without changes reports changes")
+	}
+
+	after := New(Config{Now: c.Now, Liveness: live}, v)
+	n, err := after.Restore(data, func(address, connection string) (*vault.Client, error) { return nil, nil })
+	if err != nil || n != 1 {
+		t.Fatalf("Restore = %d, %v", n, err)
+	}
+	again, err := after.Obtain(context.Background(), podKey, v.login("t2"), v.issuer(Owner{}))
+	if err != nil || again.LeaseID != sec.LeaseID || again.Data["username"] != sec.Data["username"] {
+		t.Fatalf("after the restart the pod got %v (%v), want its credential %s", again.LeaseID, err, sec.LeaseID)
+	}
+	sweepFor(after, c, time.Hour, 5*time.Second)
+	if !v.live(sec.LeaseID) {
+		t.Fatal("the restored credential died: not renewed after the restart")
+	}
+	live.set(web0, pods.Gone)
+	after.Sweep(context.Background())
+	if len(v.revokes) != 1 || v.revokes[0] != sec.LeaseID {
+		t.Errorf("revoked %v after the pod is gone, want %s", v.revokes, sec.LeaseID)
+	}
+}

@@ -153,6 +153,7 @@ func (s *Store) renewInBackground(ctx context.Context, key Key, e *entry) {
 	}
 	s.event(EventRenew)
 	e.renewed(now, ttl, e.duration)
+	s.dirty = true
 	s.warnFinal(key, e, now)
 }
 
@@ -167,6 +168,7 @@ func (s *Store) renewToken(ctx context.Context, t *tokenState) {
 		s.event(EventTokenRenewFailed)
 		if refusal(err) {
 			t.final = true // Vault will not: its leases end with it
+			s.dirty = true
 		}
 		klog.InfoS("Vault did not renew the token that holds running pods' dynamic secrets (Vault revokes them when it expires)",
 			"expires", t.expires, "final", t.final, "err", err)
@@ -174,6 +176,7 @@ func (s *Store) renewToken(ctx context.Context, t *tokenState) {
 	}
 	s.event(EventTokenRenew)
 	t.expires, t.lastRenew, t.renewable = now.Add(ttl), now, renewable
+	s.dirty = true
 	if !renewable || ttl < t.ttl {
 		t.final = true // at its max TTL (token_max_ttl)
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -431,4 +433,64 @@ func TestDynamicSecretsNeverShared(t *testing.T) {
 	if len(created) != len(members) {
 		t.Errorf("%d users created for %d pods", len(created), len(members))
 	}
+}
+
+// TestDynamicSurvivesProviderRestart: with --state-file, a provider
+// restart (an upgrade) keeps a running pod's credential alive — renewed by
+// the new process without any Mount — and a later Mount gets the same
+// credential and version; the new process revokes it once the pod is gone.
+// Without the file, the same restart lets the credential die at its TTL
+// (6 s) under the running pod.
+func TestDynamicSurvivesProviderRestart(t *testing.T) {
+	setupDynamic(t)
+	dir, err := theWorld.TempDir("dynamic-state")
+	must(t, err)
+	keyFile := filepath.Join(dir, "key")
+	must(t, os.WriteFile(keyFile, []byte("Zr2LxT7bN4mW8cY1dF6gH0jK5sA2eR7tU9iO3pL6zX8vB1nM4qW7eR0tYuQ3kV9p\n"), 0o400))
+	spc := dynamicSPC("dyn", world.AppIdentity.ClientID, fmt.Sprintf(dbObjects, "renewed", "renewed"))
+	restart := func(t *testing.T, pod world.Pod, flags ...string) (user, version string, p *world.Provider) {
+		t.Helper()
+		flags = append([]string{"--secret-cache-ttl=0", "--version-key-file", keyFile}, flags...)
+		first, err := theWorld.StartProvider(flags...)
+		must(t, err)
+		v, versions, err := mount(t, first, spc, pod, nil)
+		must(t, err)
+		user = readFile(t, v, "username")
+		must(t, first.Stop())
+		p, err = theWorld.StartProvider(flags...)
+		must(t, err)
+		t.Cleanup(func() { _ = p.Stop() })
+		return user, versions["username"], p
+	}
+	t.Run("with --state-file", func(t *testing.T) {
+		pod := podOf(world.WebPod, 9401)
+		start := time.Now()
+		user, version, p := restart(t, pod, "--state-file", filepath.Join(dir, "state"))
+		time.Sleep(15 * time.Second) // no Mount: 2.5 × the lease's TTL
+		if u := usersSince(t, start)[user]; !u.Revoked.IsZero() || u.Renewals < 2 {
+			t.Fatalf("15 s after the restart the pod's user %s: revoked %v, %d renewals; want live, renewed by the new process\n%s", user, u.Revoked, u.Renewals, p.Logs())
+		}
+		v, versions, err := mount(t, p, spc, pod, nil)
+		must(t, err)
+		if got := readFile(t, v, "username"); got != user || versions["username"] != version {
+			t.Errorf("after the restart the pod got user %s version %s, want its own %s version %s", got, versions["username"], user, version)
+		}
+		theWorld.Kubelet.Delete(pod)
+		deadline := time.Now().Add(world.PodGoneAfter + 10*time.Second)
+		for usersSince(t, start)[user].Revoked.IsZero() {
+			if time.Now().After(deadline) {
+				t.Fatal("the new process did not revoke the gone pod's credential")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+	t.Run("without it", func(t *testing.T) {
+		pod := podOf(world.WebPod, 9402)
+		start := time.Now()
+		user, _, _ := restart(t, pod)
+		time.Sleep(9 * time.Second)
+		if u := usersSince(t, start)[user]; u.Revoked.IsZero() {
+			t.Error("the credential outlived its TTL without the state file: the test above proves nothing")
+		}
+	})
 }

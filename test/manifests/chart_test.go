@@ -110,12 +110,12 @@ func checkSocketAndProbes(t *testing.T, r *rendered, providersDir, healthHost st
 	c := r.container(t)
 	var hostPaths []corev1.Volume
 	for _, v := range pod.Volumes {
-		if v.HostPath != nil && v.Name != podResourcesVolume {
+		if v.HostPath != nil && v.Name != podResourcesVolume && v.Name != stateVolume {
 			hostPaths = append(hostPaths, v)
 		}
 	}
 	if len(hostPaths) != 1 || hostPaths[0].HostPath.Path != providersDir {
-		t.Fatalf("volumes = %+v, want one hostPath besides the kubelet's pod-resources: %s", pod.Volumes, providersDir)
+		t.Fatalf("volumes = %+v, want one hostPath besides the kubelet's pod-resources and the state: %s", pod.Volumes, providersDir)
 	}
 	mount, ok := volumeMount(c, hostPaths[0].Name)
 	if !ok || !hasArg(c, "--endpoint="+mount.MountPath+"/vault-azure.sock") {
@@ -135,8 +135,52 @@ func checkSocketAndProbes(t *testing.T, r *rendered, providersDir, healthHost st
 	}
 }
 
-// podResourcesVolume is the kubelet's pod-resources directory (pod liveness).
-const podResourcesVolume = "pod-resources"
+// podResourcesVolume is the kubelet's pod-resources directory (pod
+// liveness); stateVolume the directory of the state file.
+const (
+	podResourcesVolume = "pod-resources"
+	stateVolume        = "state"
+)
+
+// TestChartStateFile: by default the dynamic secrets' state file lives in a
+// hostPath of state.hostDir, where --state-file points; without the version
+// key the chart refuses to render; state.enabled false drops both.
+func TestChartStateFile(t *testing.T) {
+	check := func(r *rendered, hostDir string) {
+		t.Helper()
+		pod := r.daemonSet(t).Spec.Template.Spec
+		c := r.container(t)
+		var vol *corev1.Volume
+		for i, v := range pod.Volumes {
+			if v.Name == stateVolume {
+				vol = &pod.Volumes[i]
+			}
+		}
+		if hostDir == "" {
+			for _, a := range c.Args {
+				if strings.HasPrefix(a, "--state-file") || vol != nil {
+					t.Errorf("state off: volume %+v, args %q", vol, c.Args)
+				}
+			}
+			return
+		}
+		m, ok := volumeMount(c, stateVolume)
+		if vol == nil || vol.HostPath == nil || vol.HostPath.Path != hostDir || !ok || m.ReadOnly ||
+			!hasArg(c, "--state-file="+m.MountPath+"/dynamic-secrets.state") || !hasArg(c, "--version-key-file=/etc/vault-azure-csi-provider/version-key/key") {
+			t.Errorf("state volume %+v, mount %+v, args %q", vol, m, c.Args)
+		}
+	}
+	check(render(t, ""), "/var/lib/vault-azure-csi-provider")
+	check(render(t, "state: {hostDir: /data/vacp}\n"), "/data/vacp")
+	check(render(t, "state: {enabled: false}\n"), "")
+	vals, err := Values("versionKey: {create: false}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Render(ChartDir, ReleaseName, ReleaseNamespace, vals); err == nil || !strings.Contains(err.Error(), "state.enabled needs the object-version key") {
+		t.Errorf("rendering state without a version key: %v, want the chart to refuse", err)
+	}
+}
 
 // checkPodLiveness: with podLiveness on, the only other hostPath is the
 // kubelet's pod-resources directory under kubeletDir, mounted read-only

@@ -84,7 +84,7 @@ func TestChartVersionKey(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		r := render(t, "versionKey: {create: false}")
+		r := render(t, "versionKey: {create: false}\nstate: {enabled: false}")
 		if name, ok := versionKeyVolume(t, r); ok || len(secrets(r)) != 0 {
 			t.Errorf("mounted %q and rendered %d Secrets with versionKey.create false", name, len(secrets(r)))
 		}

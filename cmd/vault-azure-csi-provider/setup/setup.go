@@ -14,6 +14,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/statefile"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
 )
 
@@ -60,6 +61,15 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if err != nil {
 		return nil, err
 	}
+	var state *statefile.File
+	if o.StateFile != "" {
+		if versionKey == nil {
+			return nil, fmt.Errorf("--state-file needs --version-key-file: the file is encrypted with a key derived from it")
+		}
+		if state, err = statefile.Open(o.StateFile, versionKey); err != nil {
+			return nil, err
+		}
+	}
 	vaultRetry := &retry.Backoff{Retries: max(o.VaultRetries, 0)}
 	manager := auth.NewManager(ms, auth.Options{DisableCache: o.DisableCache, RenewTokens: o.RenewTokens, MaxTokens: o.TokenCacheSize,
 		Observer: m, LoginRetry: vaultRetry})
@@ -79,6 +89,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		DisableDynamicReuse:   !o.DynamicReuse,
 		Dynamic:               dynamic.Config{IdleRevoke: o.DynamicIdle, MaxSecrets: o.DynamicMax, MaxPerNamespace: o.DynamicMaxNS},
 		Pods:                  tracker,
+		StateFile:             state,
 	}, manager)
 	if err != nil {
 		return nil, err
