@@ -72,13 +72,13 @@ func (b *databaseBackend) pathRoles() *framework.Path {
 	return &framework.Path{
 		Pattern: "roles/" + framework.GenericNameRegex("name"),
 		Fields: map[string]*framework.FieldSchema{
-			"name":                {Type: framework.TypeString, Required: true},
-			"db_name":             {Type: framework.TypeString},
+			"name":                  {Type: framework.TypeString, Required: true},
+			"db_name":               {Type: framework.TypeString},
 			"creation_statements":   {Type: framework.TypeStringSlice},
 			"renew_statements":      {Type: framework.TypeStringSlice},
 			"revocation_statements": {Type: framework.TypeStringSlice},
-			"default_ttl":         {Type: framework.TypeDurationSecond},
-			"max_ttl":             {Type: framework.TypeDurationSecond},
+			"default_ttl":           {Type: framework.TypeDurationSecond},
+			"max_ttl":               {Type: framework.TypeDurationSecond},
 		},
 		ExistenceCheck: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
 			r, err := b.role(ctx, req.Storage, d.Get("name").(string))

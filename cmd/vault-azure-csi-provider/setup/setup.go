@@ -14,8 +14,8 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/statefile"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/statefile"
 )
 
 // Wiring is the provider and the parts it is built from. The server uses

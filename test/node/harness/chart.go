@@ -56,7 +56,7 @@ func (c *Cluster) ChartValues() (map[string]any, error) {
 		"kubeletDir":   c.KubeletRoot,
 		// Gone soon after the kubelet stops listing a pod, for the tests.
 		"podLiveness": map[string]any{"enabled": true, "goneAfter": PodGoneAfter.String(), "listInterval": PodListInterval.String()},
-		"vault":        map[string]any{"address": wi.VaultAddr},
+		"vault":       map[string]any{"address": wi.VaultAddr},
 		"azure": map[string]any{
 			"tenantID": wi.TenantID, "authorityHost": wi.AuthorityURL,
 			"allowNodeIdentityNamespaces": []any{NodeIdentityNamespace},

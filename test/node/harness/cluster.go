@@ -83,9 +83,9 @@ type Cluster struct {
 	// the driver's command line without its rotation flags (RestartDriver)
 	driverArgs, driverEnv []string
 	driverSocket          string
-	started    time.Time
-	closed     bool
-	closeErr   error
+	started               time.Time
+	closed                bool
+	closeErr              error
 	// newHostDirs are the hostDirs that did not exist before Start.
 	newHostDirs []string
 }
