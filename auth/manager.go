@@ -17,6 +17,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
 )
 
 // Manager logs in with the configured methods and caches Vault tokens per
@@ -35,6 +36,7 @@ type Manager struct {
 	retry   retry.Backoff // logins
 	revoker *revoker
 	tokens  *tokenCache
+	shares  *share.Shares // nil: unbounded
 }
 
 // sharedLoginTimeout bounds a login that several mounts wait for.
@@ -66,6 +68,9 @@ type Options struct {
 	// LoginRetry retries logins that got no answer or 429/502/503/504;
 	// nil: retry.Default.
 	LoginRetry *retry.Backoff
+	// Shares bounds the logins in flight with the Mounts' other Vault
+	// calls, per Vault address and per namespace (nil: unbounded).
+	Shares *share.Shares
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
@@ -74,7 +79,7 @@ func NewManager(methods Methods, opts Options) *Manager {
 		opts.MaxTokens = DefaultMaxTokens
 	}
 	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, obs: observe.OrNop(opts.Observer), now: time.Now,
-		revoker: newRevoker()}
+		revoker: newRevoker(), shares: opts.Shares}
 	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
 	m.retry = retry.Default
 	if opts.LoginRetry != nil {
@@ -318,6 +323,11 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 	path := "auth/" + req.MountPath + "/login"
 	var secret *vault.Secret
 	err = m.retry.Do(ctx, func(err error) bool { return retry.VaultRetryable(ctx, err) }, func(actx context.Context) error {
+		release, err := m.shares.Acquire(actx, req.VaultAddress, req.Pod.Namespace)
+		if err != nil {
+			return err
+		}
+		defer release()
 		var werr error
 		secret, werr = c.Logical().WriteWithContext(actx, path, data)
 		return werr

@@ -23,11 +23,14 @@ import (
 // readScope) names the token and connection that c carries; holder is the
 // pod and identity that dynamic secrets are kept for.
 func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope string, objs []params.Object, holder holder) ([][]byte, error) {
-	reqs, objReq, err := p.resolveRequests(ctx, c, objs)
+	via := secrets.Via{Connection: holder.owner.Connection, Gate: func(ctx context.Context) (func(), error) {
+		return p.shares.Acquire(ctx, holder.owner.Address, holder.pod.Namespace)
+	}}
+	reqs, objReq, err := p.resolveRequests(ctx, c, via, objs)
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch{p: p, c: c, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs)),
+	f := &fetch{p: p, c: c, via: via, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs)),
 		owner: holder.owner, keys: p.dynamicKeys(holder, reqs, objs, objReq), began: time.Now()}
 	if err := f.run(ctx, reqs); err != nil {
 		return nil, err
@@ -48,7 +51,7 @@ func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope stri
 // its request. Objects are compared after resolution, so "secret/app" and
 // "secret/data/app" on a KV v2 mount are one read: one version of one
 // secret per Mount.
-func (p *Provider) resolveRequests(ctx context.Context, c *vault.Client, objs []params.Object) ([]secrets.Request, []int, error) {
+func (p *Provider) resolveRequests(ctx context.Context, c *vault.Client, via secrets.Via, objs []params.Object) ([]secrets.Request, []int, error) {
 	written := make([]secrets.Request, len(objs))
 	for i, obj := range objs {
 		written[i] = secrets.RequestFor(obj)
@@ -60,7 +63,7 @@ func (p *Provider) resolveRequests(ctx context.Context, c *vault.Client, objs []
 	for i, r := range unique {
 		g.Go(func() error {
 			var err error
-			resolved[i], err = p.reader.Resolve(gctx, c, r)
+			resolved[i], err = p.reader.Resolve(gctx, c, via, r)
 			return err
 		})
 	}
@@ -104,6 +107,7 @@ func distinctRequests(rs []secrets.Request) ([]secrets.Request, []int) {
 type fetch struct {
 	p         *Provider
 	c         *vault.Client
+	via       secrets.Via // TLS settings and the Mount's share of Vault calls
 	scope     string
 	slots     *limiter // this Mount's bound on the Vault calls it starts
 	responses []*vault.Secret
@@ -213,17 +217,18 @@ func (f *fetch) sharedRead(key string, r secrets.Request) func(context.Context) 
 	}
 }
 
-// read performs r within this Mount's and the provider's bounds on
-// concurrent Vault calls.
+// read performs r within this Mount's bound on the calls it starts and
+// its share of the node's Vault calls (see auth/share).
 func (f *fetch) read(ctx context.Context, r secrets.Request) (*vault.Secret, error) {
 	if err := f.slots.acquire(ctx); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", r.Path, err)
 	}
 	defer f.slots.release()
-	if err := f.p.limit.acquire(ctx); err != nil {
+	release, err := f.via.Gate(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", r.Path, err)
 	}
-	defer f.p.limit.release()
+	defer release()
 	return f.p.reader.Send(ctx, f.c, r)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
@@ -49,8 +50,11 @@ type Config struct {
 	VaultTimeout time.Duration
 	// ObjectConcurrency bounds parallel reads within one Mount.
 	ObjectConcurrency int
-	// VaultMaxConcurrency bounds the Vault reads in flight across all
-	// Mounts (default 32).
+	// Shares bounds the Vault calls in flight across all Mounts, per Vault
+	// address and per namespace (see auth/share; nil: share.New with
+	// VaultMaxConcurrency). Share it with the auth.Manager: logins count.
+	Shares *share.Shares
+	// VaultMaxConcurrency is the total of the default Shares (default 32).
 	VaultMaxConcurrency int
 	// VaultRetry is the retry policy of Vault reads (default retry.Default).
 	VaultRetry *retry.Backoff
@@ -105,10 +109,10 @@ type Provider struct {
 	plain   *plaintextGuard
 	reader  *secrets.Reader
 	// cache holds recent GET responses (nil: disabled); flights coalesces
-	// identical concurrent GETs; limit bounds Vault reads in flight.
+	// identical concurrent GETs; shares bounds Vault calls in flight.
 	cache   *secretCache
 	flights *flightGroup
-	limit   *limiter
+	shares  *share.Shares
 	// versionKey keys the HMAC that turns content into an object version
 	// without revealing it.
 	versionKey []byte
@@ -154,7 +158,10 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	}
 	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.Observer, vaultclient.WithMaxClients(cfg.MaxVaultClients))
 	p := &Provider{cfg: cfg, obs: observe.OrNop(cfg.Observer), auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
-		flights: newFlightGroup(), limit: newLimiter(cfg.VaultMaxConcurrency, "the provider's concurrent Vault reads (--vault-max-concurrency)"), versionKey: key}
+		flights: newFlightGroup(), shares: cfg.Shares, versionKey: key}
+	if p.shares == nil {
+		p.shares = share.New(share.Limits{Total: cfg.VaultMaxConcurrency})
+	}
 	if cfg.SecretCacheTTL > 0 {
 		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, time.Now)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe/observetest"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
@@ -264,7 +265,8 @@ func TestMountBoundsConcurrentVaultReads(t *testing.T) {
 			}
 			gv := newGatedVault(t, false)
 			gv.hold = 5 * time.Millisecond
-			p := newProvider(t, Config{ObjectConcurrency: tc.objectConc, VaultMaxConcurrency: tc.vaultConc}, podAuth{})
+			n := tc.vaultConc
+			p := newProvider(t, Config{ObjectConcurrency: tc.objectConc, Shares: share.New(share.Limits{Total: n, PerAddress: n, PerNamespace: n})}, podAuth{})
 			var wg sync.WaitGroup
 			for i := range tc.mounts {
 				wg.Add(1)
@@ -280,8 +282,8 @@ func TestMountBoundsConcurrentVaultReads(t *testing.T) {
 			if got := gv.maxSeen.Load(); got > tc.wantMax || got < 2 {
 				t.Errorf("Vault saw up to %d requests at once, want 2..%d", got, tc.wantMax)
 			}
-			if p.limit.inUse() != 0 {
-				t.Errorf("%d provider slots still taken", p.limit.inUse())
+			if p.shares.InUse() != 0 {
+				t.Errorf("%d provider slots still taken", p.shares.InUse())
 			}
 		})
 	}
@@ -309,7 +311,7 @@ func TestMountReportsTheFailingRead(t *testing.T) {
 				}
 			}
 			// Reads the failed mounts left behind end or are cancelled.
-			waitFor(t, "no flights and no slots taken", func() bool { return p.flights.inFlight() == 0 && p.limit.inUse() == 0 })
+			waitFor(t, "no flights and no slots taken", func() bool { return p.flights.inFlight() == 0 && p.shares.InUse() == 0 })
 		})
 	}
 }

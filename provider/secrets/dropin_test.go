@@ -63,7 +63,7 @@ func TestResolveRewritesOnlyBareKVv2Paths(t *testing.T) {
 	fv := newFakeVault(t)
 	r := NewReader()
 	for in, want := range tests {
-		got, err := r.Resolve(context.Background(), fv.client(t, ""), Request{Method: http.MethodGet, Path: in, Query: url.Values{"version": {"1"}}})
+		got, err := r.Resolve(context.Background(), fv.client(t, ""), Via{}, Request{Method: http.MethodGet, Path: in, Query: url.Values{"version": {"1"}}})
 		if err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
@@ -71,7 +71,7 @@ func TestResolveRewritesOnlyBareKVv2Paths(t *testing.T) {
 			t.Errorf("Resolve(%s) = %s, want %s (query kept)", in, got, want)
 		}
 	}
-	post, _ := r.Resolve(context.Background(), fv.client(t, ""), Request{Method: http.MethodPost, Path: "secret/app"})
+	post, _ := r.Resolve(context.Background(), fv.client(t, ""), Via{}, Request{Method: http.MethodPost, Path: "secret/app"})
 	if post.Path != "secret/app" {
 		t.Errorf("a POST was rewritten to %s", post.Path)
 	}
@@ -96,7 +96,7 @@ func TestMountLookupsAreSharedAndCached(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := r.Resolve(context.Background(), c, Request{Method: http.MethodGet, Path: p})
+			got, err := r.Resolve(context.Background(), c, Via{}, Request{Method: http.MethodGet, Path: p})
 			if err != nil {
 				t.Error(err)
 			}
@@ -118,7 +118,7 @@ func TestMountLookupsAreSharedAndCached(t *testing.T) {
 	if n := countPrefix(fv, "/v1/sys/internal/ui/mounts/"); n != 2 {
 		t.Errorf("mount lookups = %d, want 2 (one per mount): %+v", n, fv.requests())
 	}
-	if _, err := r.Resolve(context.Background(), c, Request{Method: http.MethodGet, Path: "team/kv/z"}); err != nil {
+	if _, err := r.Resolve(context.Background(), c, Via{}, Request{Method: http.MethodGet, Path: "team/kv/z"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := countPrefix(fv, "/v1/sys/internal/ui/mounts/"); n != 2 {
@@ -138,7 +138,7 @@ func TestMountCacheLongestMatchAndBound(t *testing.T) {
 	c := fv.client(t, "")
 	resolve := func(p string) string {
 		t.Helper()
-		got, err := r.Resolve(context.Background(), c, Request{Method: http.MethodGet, Path: p})
+		got, err := r.Resolve(context.Background(), c, Via{}, Request{Method: http.MethodGet, Path: p})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
@@ -59,8 +60,8 @@ func newMountCache(size int) *mountCache {
 // ("secret/data/foo", "secret/metadata/foo", "secret/subkeys/foo", …) stay.
 // It fails only when Vault could not answer the mount lookup (sealed,
 // unreachable) even after retries: guessing then could read the wrong path.
-func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, path string, retry retry.Backoff) (string, error) {
-	m, ok, err := c.lookup(ctx, client, path, retry)
+func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, via Via, path string, retry retry.Backoff) (string, error) {
+	m, ok, err := c.lookup(ctx, client, via, path, retry)
 	if err != nil {
 		return "", err
 	}
@@ -87,8 +88,10 @@ type lookupResult struct {
 // that may concern the same mount share one request; a caller whose path
 // the shared answer does not cover tries again, joining or starting the
 // next shared request, and after a few rounds asks on its own.
-func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path string, retry retry.Backoff) (mountInfo, bool, error) {
-	scope := client.Address() + "\x00" + client.Namespace() + "\x00"
+func (c *mountCache) lookup(ctx context.Context, client *vault.Client, via Via, path string, retry retry.Backoff) (mountInfo, bool, error) {
+	// Mount information is not secret, but what a client may see depends on
+	// where it connects: the address, the TLS settings and the namespace.
+	scope := keys.Join(client.Address(), via.Connection, client.Namespace())
 	first, _, _ := strings.Cut(path, "/")
 	for range maxSharedLookups {
 		if m, ok := c.cached(scope, path); ok {
@@ -97,7 +100,7 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path stri
 		ch := c.lookups.DoChan(scope+first, func() (any, error) {
 			sctx, cancel := shared.Context(ctx)
 			defer cancel()
-			return c.fetch(sctx, client, scope, path, retry)
+			return c.fetch(sctx, client, via, scope, path, retry)
 		})
 		var res singleflight.Result
 		select {
@@ -116,7 +119,7 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path stri
 		// starts with the same segment, or one Vault would not describe
 		// to that caller's token.
 	}
-	r, err := c.fetch(ctx, client, scope, path, retry)
+	r, err := c.fetch(ctx, client, via, scope, path, retry)
 	if err != nil {
 		return mountInfo{}, false, lookupError(path, err)
 	}
@@ -152,11 +155,15 @@ func covers(m mountInfo, path string) bool {
 // fetch asks Vault which mount serves path, retrying failures that may
 // pass. A refusal or an unknown endpoint (old Vault, or a token without
 // access under the mount) is no error: the path is then used as written.
-func (c *mountCache) fetch(ctx context.Context, client *vault.Client, scope, path string, retry retry.Backoff) (lookupResult, error) {
+func (c *mountCache) fetch(ctx context.Context, client *vault.Client, via Via, scope, path string, retry retry.Backoff) (lookupResult, error) {
 	var m mountInfo
 	retryable := func(err error) bool { return Retryable(ctx, http.MethodGet, err) }
 	err := retry.Do(ctx, retryable, func(actx context.Context) error {
-		var err error
+		release, err := via.enter(actx)
+		if err != nil {
+			return err
+		}
+		defer release()
 		m, err = fetchMount(actx, client, path)
 		return err
 	})

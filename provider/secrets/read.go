@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -74,13 +74,7 @@ func (r Request) Key() string {
 		b, _ := json.Marshal(r.Args)
 		args = string(b)
 	}
-	var k strings.Builder
-	for _, field := range []string{r.Method, r.Path, r.Query.Encode(), args} {
-		k.WriteString(strconv.Itoa(len(field)))
-		k.WriteByte(':')
-		k.WriteString(field)
-	}
-	return k.String()
+	return keys.Join(r.Method, r.Path, r.Query.Encode(), args)
 }
 
 // String shows the request as Vault's API sees it, e.g.
@@ -92,9 +86,25 @@ func (r Request) String() string {
 	return r.Method + " " + r.Path + "?" + r.Query.Encode()
 }
 
+// Via is how a Reader reaches Vault for one Mount: the TLS settings of its
+// client (part of every cache key: holders of other settings share
+// nothing) and the gate each call it makes passes (the Mount's share of
+// the node's Vault concurrency; nil: none).
+type Via struct {
+	Connection string
+	Gate       func(ctx context.Context) (release func(), err error)
+}
+
+func (v Via) enter(ctx context.Context) (func(), error) {
+	if v.Gate == nil {
+		return func() {}, nil
+	}
+	return v.Gate(ctx)
+}
+
 // Read resolves req (see Resolve) and performs it (see Send).
-func (r *Reader) Read(ctx context.Context, client *vault.Client, req Request) (*vault.Secret, error) {
-	req, err := r.Resolve(ctx, client, req)
+func (r *Reader) Read(ctx context.Context, client *vault.Client, via Via, req Request) (*vault.Secret, error) {
+	req, err := r.Resolve(ctx, client, via, req)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +115,11 @@ func (r *Reader) Read(ctx context.Context, client *vault.Client, req Request) (*
 // a KV v2 mount ("secret/app") reads "secret/data/app"; every other path
 // (data/, metadata/, subkeys/…, KV v1, other engines, writes) stays as
 // written. client carries the token and namespace.
-func (r *Reader) Resolve(ctx context.Context, client *vault.Client, req Request) (Request, error) {
+func (r *Reader) Resolve(ctx context.Context, client *vault.Client, via Via, req Request) (Request, error) {
 	if req.Method != http.MethodGet {
 		return req, nil
 	}
-	path, err := r.mounts.apiPath(ctx, client, req.Path, r.retry)
+	path, err := r.mounts.apiPath(ctx, client, via, req.Path, r.retry)
 	if err != nil {
 		return Request{}, err
 	}

@@ -183,7 +183,7 @@ func TestReadPathResolution(t *testing.T) {
 			fv := newFakeVault(t)
 			fv.secrets[tc.wantRead] = kvData(map[string]any{"password": "pw-" + tc.wantRead})
 			r := NewReader()
-			s, err := r.Read(context.Background(), fv.client(t, ""), Request{Method: http.MethodGet, Path: tc.path})
+			s, err := r.Read(context.Background(), fv.client(t, ""), Via{}, Request{Method: http.MethodGet, Path: tc.path})
 			if err != nil {
 				t.Fatalf("Read(%s): %v", tc.path, err)
 			}
@@ -214,7 +214,7 @@ func TestReadMountInfoCached(t *testing.T) {
 	r := NewReader()
 	c := fv.client(t, "")
 	for _, p := range []string{"secret/a", "secret/b", "secret/a", "kv1/c", "kv1/c"} {
-		if _, err := r.Read(context.Background(), c, Request{Method: http.MethodGet, Path: p}); err != nil {
+		if _, err := r.Read(context.Background(), c, Via{}, Request{Method: http.MethodGet, Path: p}); err != nil {
 			t.Fatalf("Read(%s): %v", p, err)
 		}
 	}
@@ -230,7 +230,7 @@ func TestReadMountInfoCached(t *testing.T) {
 
 	// Another namespace has its own mount table.
 	fv.secrets["secret/data/a"] = kvData(map[string]any{"k": "a"})
-	if _, err := r.Read(context.Background(), fv.client(t, "team-a"), Request{Method: http.MethodGet, Path: "secret/a"}); err != nil {
+	if _, err := r.Read(context.Background(), fv.client(t, "team-a"), Via{}, Request{Method: http.MethodGet, Path: "secret/a"}); err != nil {
 		t.Fatal(err)
 	}
 	last := fv.requests()
@@ -253,7 +253,7 @@ func TestReadWithArgs(t *testing.T) {
 				writeJSON(w, http.StatusOK, map[string]any{"lease_id": "pki/issue/web/1", "data": map[string]any{"certificate": "CERT for " + body["common_name"].(string)}})
 			}
 			args := map[string]any{"common_name": "web.example.com", "ttl": "10m", "alt_names": "a.example.com,b.example.com"}
-			s, err := NewReader().Read(context.Background(), fv.client(t, ""), Request{Method: method, Path: "pki/issue/web", Args: args})
+			s, err := NewReader().Read(context.Background(), fv.client(t, ""), Via{}, Request{Method: method, Path: "pki/issue/web", Args: args})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +319,7 @@ func TestReadErrors(t *testing.T) {
 			if tc.handler != nil {
 				fv.secrets[tc.apiPath] = tc.handler
 			}
-			s, err := NewReader().Read(context.Background(), fv.client(t, ""), tc.req)
+			s, err := NewReader().Read(context.Background(), fv.client(t, ""), Via{}, tc.req)
 			var se *Error
 			if !errors.As(err, &se) {
 				t.Fatalf("Read = %v, %v; want *secrets.Error", s, err)
@@ -343,7 +343,7 @@ func TestReadUnreachable(t *testing.T) {
 	fv := newFakeVault(t)
 	c := fv.client(t, "")
 	fv.srv.Close()
-	_, err := NewReader().Read(context.Background(), c, Request{Method: "GET", Path: "secret/data/db"})
+	_, err := NewReader().Read(context.Background(), c, Via{}, Request{Method: "GET", Path: "secret/data/db"})
 	var se *Error
 	if !errors.As(err, &se) || se.Status != 0 {
 		t.Fatalf("got %v, want *secrets.Error with Status 0", err)

@@ -57,7 +57,7 @@ func TestReadRetries(t *testing.T) {
 			if tc.method != "GET" {
 				req.Args = map[string]any{"x": "y"}
 			}
-			s, err := NewReader(fastRetry).Read(context.Background(), fv.client(t, ""), req)
+			s, err := NewReader(fastRetry).Read(context.Background(), fv.client(t, ""), Via{}, req)
 			if got := calls.Load(); got != tc.wantCalls {
 				t.Errorf("Vault saw %d requests, want %d", got, tc.wantCalls)
 			}
@@ -82,7 +82,7 @@ func TestReadRetriesDisabled(t *testing.T) {
 	fv := newFakeVault(t)
 	h, calls := answers(503)
 	fv.secrets["kv1/db"] = h
-	_, err := NewReader(WithRetry(retry.Backoff{})).Read(context.Background(), fv.client(t, ""), Request{Method: "GET", Path: "kv1/db"})
+	_, err := NewReader(WithRetry(retry.Backoff{})).Read(context.Background(), fv.client(t, ""), Via{}, Request{Method: "GET", Path: "kv1/db"})
 	if err == nil || calls.Load() != 1 {
 		t.Errorf("with retries off: err = %v after %d requests, want a failure after 1", err, calls.Load())
 	}
@@ -103,7 +103,7 @@ func TestReadMountLookupTransientFailure(t *testing.T) {
 	r := NewReader(fastRetry)
 	// Sealed through every retry: fail, naming the object's path, rather than
 	// guess the API path (secret/db on KV v2 would be a wrong 404).
-	_, err := r.Read(context.Background(), fv.client(t, ""), Request{Method: "GET", Path: "secret/db"})
+	_, err := r.Read(context.Background(), fv.client(t, ""), Via{}, Request{Method: "GET", Path: "secret/db"})
 	var se *Error
 	if !errors.As(err, &se) || se.Status != 503 || se.Path != "secret/db" || !strings.Contains(err.Error(), "finding the KV version") {
 		t.Fatalf("err = %v, want HTTP 503 for secret/db while finding the mount", err)
@@ -112,7 +112,7 @@ func TestReadMountLookupTransientFailure(t *testing.T) {
 		t.Errorf("read a guessed path %d times while the mount was unknown", n)
 	}
 	// Sealed once more, then unsealed: the retry finds the mount.
-	s, err := r.Read(context.Background(), fv.client(t, ""), Request{Method: "GET", Path: "secret/db"})
+	s, err := r.Read(context.Background(), fv.client(t, ""), Via{}, Request{Method: "GET", Path: "secret/db"})
 	if err != nil || s.Data["data"].(map[string]any)["password"] != "pw" {
 		t.Fatalf("Read after unseal = %v, %v", s, err)
 	}
@@ -130,7 +130,7 @@ func TestReadSlowVaultAnswersBeforeTheDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
-	_, err := NewReader().Read(ctx, fv.client(t, ""), Request{Method: "GET", Path: "kv1/slow"})
+	_, err := NewReader().Read(ctx, fv.client(t, ""), Via{}, Request{Method: "GET", Path: "kv1/slow"})
 	if ctx.Err() != nil {
 		t.Fatalf("Read returned after the caller's deadline: no time left to explain (%v)", err)
 	}

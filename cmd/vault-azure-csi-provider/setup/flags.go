@@ -7,6 +7,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
@@ -30,6 +31,8 @@ type Options struct {
 	DisableCache    bool
 	SecretCacheTTL  time.Duration
 	VaultMaxConc    int
+	VaultMaxPerAddr int
+	VaultMaxPerNS   int
 	MaxObjectsBytes int
 	VaultRetries    int
 	MountCacheSize  int
@@ -69,7 +72,9 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.TenantID, "azure-tenant-id", "", "default Entra tenant for workload identity when a SecretProviderClass sets no tenantID")
 	fs.BoolVar(&o.DisableCache, "disable-token-cache", false, "log in to Vault on every mount (for comparison only)")
 	fs.DurationVar(&o.SecretCacheTTL, "secret-cache-ttl", 2*time.Minute, "keep Vault GET responses this long per (Vault token, path) so rotation polls of pods sharing an identity read each path at most once; never for POST/PUT or leased secrets; 0 disables; worst-case rotation delay = poll interval + this")
-	fs.IntVar(&o.VaultMaxConc, "vault-max-concurrency", 32, "most Vault reads in flight at once across all mounts (0: the default, 32)")
+	fs.IntVar(&o.VaultMaxConc, "vault-max-concurrency", share.DefaultTotal, "most Vault calls (logins, reads, KV-version lookups) in flight at once across all mounts")
+	fs.IntVar(&o.VaultMaxPerAddr, "vault-max-concurrency-per-address", 0, "most of them to one Vault address (SecretProviderClasses choose it: a slow or hung Vault holds this many at most); 0: half of --vault-max-concurrency")
+	fs.IntVar(&o.VaultMaxPerNS, "vault-max-concurrency-per-namespace", 0, "most of them for the pods of one namespace; 0: half of --vault-max-concurrency")
 	fs.IntVar(&o.MaxObjectsBytes, "max-mount-bytes", 4<<20, "largest answer to one Mount: the files' contents plus, per file, twice its name and 80 bytes of framing; the default is the driver's default --max-call-recv-msg-size (4 MiB): raise both together")
 	fs.IntVar(&o.VaultRetries, "vault-max-retries", 3, "how often a Vault login or read that got no answer, 429, 502, 503 or 504 (reads: also 500) is tried again, with exponential backoff and jitter, honouring Retry-After and the mount's deadline; 0: never")
 	fs.IntVar(&o.MountCacheSize, "mount-cache-size", secrets.DefaultMountCacheSize, "most Vault mounts remembered (for 5 minutes each) to tell KV v2 paths from others, over all Vault addresses and namespaces")

@@ -10,6 +10,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/methods"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
 	"github.com/vaultazure/vault-azure-csi-provider/provider"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
@@ -31,8 +32,8 @@ type Wiring struct {
 // flags, reporting to m. The server, the mount command and the in-process
 // load test share it, so each runs exactly the server's Mount path.
 func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
-	if o.SecretCacheTTL < 0 || o.VaultMaxConc < 0 {
-		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency (got %d) must not be negative", o.SecretCacheTTL, o.VaultMaxConc)
+	if o.SecretCacheTTL < 0 || o.VaultMaxConc < 0 || o.VaultMaxPerAddr < 0 || o.VaultMaxPerNS < 0 {
+		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency* (got %d, %d, %d) must not be negative", o.SecretCacheTTL, o.VaultMaxConc, o.VaultMaxPerAddr, o.VaultMaxPerNS)
 	}
 	for name, n := range map[string]int{"--token-cache-size": o.TokenCacheSize, "--vault-client-cache-size": o.ClientCacheSize, "--secret-cache-size": o.SecretCacheSize} {
 		if n < 1 {
@@ -71,8 +72,9 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		}
 	}
 	vaultRetry := &retry.Backoff{Retries: max(o.VaultRetries, 0)}
+	shares := share.New(share.Limits{Total: o.VaultMaxConc, PerAddress: o.VaultMaxPerAddr, PerNamespace: o.VaultMaxPerNS})
 	manager := auth.NewManager(ms, auth.Options{DisableCache: o.DisableCache, RenewTokens: o.RenewTokens, MaxTokens: o.TokenCacheSize,
-		Observer: m, LoginRetry: vaultRetry})
+		Observer: m, LoginRetry: vaultRetry, Shares: shares})
 	p, err := provider.New(provider.Config{
 		DefaultVaultAddress:   o.VaultAddr,
 		VaultTimeout:          o.VaultTimeout,
@@ -82,7 +84,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		SecretCacheMaxEntries: o.SecretCacheSize,
 		MaxVaultClients:       o.ClientCacheSize,
 		RequireVaultTLS:       o.RequireTLS,
-		VaultMaxConcurrency:   o.VaultMaxConc,
+		Shares:                shares,
 		VaultRetry:            vaultRetry,
 		VersionKey:            versionKey,
 		MountCacheSize:        o.MountCacheSize,
