@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,9 +35,10 @@ type Manager struct {
 	now     func() time.Time
 	group   singleflight.Group
 	retry   retry.Backoff // logins
-	revoker *revoker
 	tokens  *tokenCache
 	shares  *share.Shares // nil: unbounded
+	// reloginAfter: the least time between two refusal-made logins.
+	reloginAfter time.Duration
 }
 
 // sharedLoginTimeout bounds a login that several mounts wait for.
@@ -60,7 +62,7 @@ type Options struct {
 	// removed role binding, federated credential or managed identity.
 	RenewTokens bool
 	// MaxTokens bounds the token cache (default DefaultMaxTokens); the least
-	// recently used token goes first, and is revoked.
+	// recently used token goes first (it is not revoked: it expires).
 	MaxTokens int
 	// Observer, if set, is told whether each Token call found a fresh
 	// cached token (cache observe.CacheVaultToken).
@@ -71,6 +73,9 @@ type Options struct {
 	// Shares bounds the logins in flight with the Mounts' other Vault
 	// calls, per Vault address and per namespace (nil: unbounded).
 	Shares *share.Shares
+	// ReloginAfter is the least time between two logins of an identity
+	// that 403s at new paths ask for (default DefaultReloginAfter).
+	ReloginAfter time.Duration
 }
 
 // NewManager returns a Manager that uses methods, keyed by method name.
@@ -79,8 +84,8 @@ func NewManager(methods Methods, opts Options) *Manager {
 		opts.MaxTokens = DefaultMaxTokens
 	}
 	m := &Manager{methods: methods, cache: !opts.DisableCache, renew: opts.RenewTokens, obs: observe.OrNop(opts.Observer), now: time.Now,
-		revoker: newRevoker(), shares: opts.Shares}
-	m.tokens = newTokenCache(opts.MaxTokens, m.revoker)
+		shares: opts.Shares, reloginAfter: cmp.Or(opts.ReloginAfter, DefaultReloginAfter)}
+	m.tokens = newTokenCache(opts.MaxTokens)
 	m.retry = retry.Default
 	if opts.LoginRetry != nil {
 		m.retry = *opts.LoginRetry
@@ -178,14 +183,19 @@ func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Meth
 			return leaseOf(t, true, key), nil
 		}
 	}
+	prev, _ := m.tokens.peek(key)
 	t, err := m.login(ctx, client, method, req, principal)
 	if err != nil {
 		return Lease{}, err
 	}
-	t.client, t.namespace = client, req.VaultNamespace
+	t.forced = prev.stale
 	m.tokens.store(key, t)
 	return leaseOf(t, true, key), nil
 }
+
+// DefaultReloginAfter is the least time between two logins of one
+// identity that refusals ask for (Options.ReloginAfter).
+const DefaultReloginAfter = time.Minute
 
 // Refused tells the manager that Vault answered 403 to a request at path
 // (e.g. "GET secret/data/db") made with the lease's token, and reports
@@ -193,12 +203,14 @@ func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Meth
 //
 // A 403 on a token obtained within this call, or at a path Vault refused
 // this token before, is the policy's answer: remembered with the token, no
-// new login. Otherwise the manager asks Vault whether the token is still
-// alive (auth/token/lookup-self): if so, the refusal is the policy's too,
-// and the token — with the leases it created, the pods' dynamic secrets —
-// stays. Only a dead token (revoked, Vault restarted) is dropped from the
-// cache, if it is still the cached one (compare and delete), and revoked;
-// the caller then asks for a token once more.
+// new login. Otherwise the token may predate a change of the role (a policy
+// added) or be dead (Vault lost it): it is marked stale, and the caller asks
+// for a token once more, which makes one login for the identity, shared by
+// every caller; its fresh token's refusals are then the policy's. A token
+// that such a login made less than ReloginAfter ago asks for none: at most
+// one login per identity per ReloginAfter, however many paths a class is
+// refused. No token is ever revoked or dropped on a refusal: a stale one
+// expires on its own, with the leases it created alive until then.
 func (m *Manager) Refused(ctx context.Context, lease *Lease, path string) bool {
 	if lease == nil || lease.key == "" {
 		return false
@@ -207,36 +219,7 @@ func (m *Manager) Refused(ctx context.Context, lease *Lease, path string) bool {
 		m.tokens.noteRefused(lease.key, lease.Token, path)
 		return false
 	}
-	switch r, t := m.tokens.classify(lease.key, lease.Token, path); r {
-	case refusalReplaced:
-		return true
-	case refusalKnown:
-		return false
-	default:
-		if m.alive(ctx, &t) {
-			m.tokens.noteRefused(lease.key, lease.Token, path)
-			return false
-		}
-	}
-	m.tokens.drop(lease.key, lease.Token)
-	return true
-}
-
-// alive asks Vault whether t is still a valid token.
-func (m *Manager) alive(ctx context.Context, t *cachedToken) bool {
-	if t.client == nil {
-		return false
-	}
-	c, err := t.client.Clone()
-	if err != nil {
-		return false
-	}
-	c.SetToken(t.token)
-	c.SetNamespace(t.namespace)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	_, err = c.Auth().Token().LookupSelfWithContext(ctx)
-	return err == nil
+	return m.tokens.classify(lease.key, lease.Token, path, m.now(), m.reloginAfter) != refusalKnown
 }
 
 // Len returns the number of cached tokens (for metrics).
@@ -279,7 +262,7 @@ func CacheKey(req *Request, principal string) string {
 // (Options.RenewTokens). It reports false when a fresh login is needed instead.
 func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key string, req *Request) (*cachedToken, bool) {
 	t, ok := m.tokens.peek(key)
-	if !ok || !t.renewable || !m.now().Before(t.expires) {
+	if !ok || t.stale || !t.renewable || !m.now().Before(t.expires) {
 		return nil, false
 	}
 	c, err := client.Clone()
@@ -345,7 +328,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 		ttl = untimedTokenLifetime
 	}
 	now := m.now()
-	return &cachedToken{token: secret.Auth.ClientToken, renewable: secret.Auth.Renewable, ttl: ttl, expires: now.Add(ttl)}, nil
+	return &cachedToken{token: secret.Auth.ClientToken, renewable: secret.Auth.Renewable, ttl: ttl, expires: now.Add(ttl), obtained: now}, nil
 }
 
 func explainLoginError(method Method, req *Request, principal, path string, data map[string]any, err error) error {

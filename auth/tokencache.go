@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	vault "github.com/hashicorp/vault/api"
 )
 
 // maxRefusedPaths bounds the policy refusals remembered per token.
@@ -17,30 +16,29 @@ type cachedToken struct {
 	renewable bool
 	ttl       time.Duration // granted at login (or at the last renewal)
 	expires   time.Time
+	// obtained is when Vault issued it (its login).
+	obtained time.Time
 	// refused holds the requests ("GET secret/data/x") Vault refused this
-	// token while it was fresh: policy refusals, which a new login would
-	// not change.
+	// token: policy refusals, which a new login would not change.
 	refused map[string]bool
-	// client and namespace reach the Vault that issued the token, to revoke it.
-	client    *vault.Client
-	namespace string
+	// stale: a refusal asked for a fresh login; not handed out again.
+	stale bool
+	// forced: its login was asked for by a refusal of the token before it.
+	forced bool
 }
 
-// tokenCache is a bounded LRU of Vault tokens per identity key. A token
-// dropped because Vault refused it is revoked, best effort, so such tokens
-// do not pile up in Vault. A token replaced by a new login, or pushed out
-// of the cache, is not: it expires on its own within its TTL, and revoking
-// it would make Vault revoke every lease it created — the dynamic secrets
-// (database credentials, …) that pods are using.
+// tokenCache is a bounded LRU of Vault tokens per identity key. No token
+// is ever revoked: one replaced by a new login, pushed out of the cache or
+// refused expires on its own within its TTL, and revoking it would make
+// Vault revoke every lease it created — the dynamic secrets (database
+// credentials, …) that pods are using.
 type tokenCache struct {
-	revoker *revoker
-
 	mu  sync.Mutex
 	lru *simplelru.LRU[string, *cachedToken]
 }
 
-func newTokenCache(max int, r *revoker) *tokenCache {
-	c := &tokenCache{revoker: r}
+func newTokenCache(max int) *tokenCache {
+	c := &tokenCache{}
 	// NewLRU fails only for a size below 1, which NewManager prevents.
 	c.lru, _ = simplelru.NewLRU[string, *cachedToken](max, nil)
 	return c
@@ -52,7 +50,7 @@ func (c *tokenCache) fresh(key string, now time.Time) (cachedToken, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.lru.Get(key)
-	if !ok || !now.Add(t.ttl/5).Before(t.expires) {
+	if !ok || t.stale || !now.Add(t.ttl/5).Before(t.expires) {
 		return cachedToken{}, false
 	}
 	cp := *t
@@ -91,7 +89,7 @@ func (c *tokenCache) renewed(key, token string, renewable bool, ttl time.Duratio
 	}
 }
 
-// noteRefused remembers that Vault refused the fresh token under key at path.
+// noteRefused remembers that Vault refused the token under key at path.
 func (c *tokenCache) noteRefused(key, token, path string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -99,6 +97,10 @@ func (c *tokenCache) noteRefused(key, token, path string) {
 	if !ok || t.token != token {
 		return
 	}
+	t.note(path)
+}
+
+func (t *cachedToken) note(path string) {
 	if t.refused == nil {
 		t.refused = map[string]bool{}
 	}
@@ -112,47 +114,36 @@ type refusal int
 
 const (
 	// refusalReplaced: the cache holds another token for the identity now
-	// (compare and delete: a newer token another caller obtained stays);
-	// asking for a token again gets it.
+	// (or will log in again); asking for a token again gets the new one.
 	refusalReplaced refusal = iota
-	// refusalKnown: Vault refused that path to this token while it was
-	// valid: the policy's answer.
+	// refusalKnown: Vault refused that path to this token before, or the
+	// token comes from a login a refusal asked for less than minAge ago:
+	// the policy's answer, remembered.
 	refusalKnown
-	// refusalUnknown: the token may be dead (revoked, Vault restarted) or
-	// the policy may refuse the path: to be checked.
-	refusalUnknown
+	// refusalRelogin: the token was marked stale: the next caller logs in
+	// again (a role may have gained a policy since this token's login).
+	refusalRelogin
 )
 
-// classify tells what a 403 at path on token, cached under key, means, and
-// returns a copy of the cached entry.
-func (c *tokenCache) classify(key, token, path string) (refusal, cachedToken) {
+// classify tells what a 403 at path on token, cached under key, means at
+// now, and marks the token stale when a fresh login is due: at most one
+// such login per identity per minAge, whatever paths a class asks for.
+func (c *tokenCache) classify(key, token, path string, now time.Time, minAge time.Duration) refusal {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.lru.Peek(key)
-	if !ok || t.token != token {
-		return refusalReplaced, cachedToken{}
+	if !ok || t.token != token || t.stale {
+		return refusalReplaced
 	}
 	if t.refused[path] {
-		return refusalKnown, cachedToken{}
+		return refusalKnown
 	}
-	cp := *t
-	cp.refused = nil
-	return refusalUnknown, cp
-}
-
-// drop removes token from the cache and revokes it, only if it is still
-// the one cached under key. Compare and delete: between the 403 that made
-// the caller suspect the token and this call, another caller may have
-// logged in again; its newer token, and the leases it created, must stay.
-func (c *tokenCache) drop(key, token string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.lru.Peek(key)
-	if !ok || t.token != token {
-		return
+	if t.forced && now.Sub(t.obtained) < minAge {
+		t.note(path)
+		return refusalKnown
 	}
-	c.lru.Remove(key)
-	c.revoker.revoke(t)
+	t.stale = true
+	return refusalRelogin
 }
 
 // len returns the number of cached tokens.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 )
@@ -18,15 +17,18 @@ func mustLease(t *testing.T, m *Manager, fv *fakeVault, req *Request) *Lease {
 	return l
 }
 
-// TestManagerRefused: a 403 on a token just obtained, or on a cached token
-// Vault says is alive, is the policy's answer, remembered per path, and
-// never a reason to log in again or to revoke; a 403 on a dead cached token
-// drops it (only if it is still the cached one) and revokes it.
+// TestManagerRefused: a 403 on a token just obtained, or at a path refused
+// before, is the policy's answer, remembered per path, with no new login; a
+// 403 at a new path on a cached token makes one login for the identity (the
+// role may have gained a policy), shared by every holder of the old token;
+// a token such a login made less than a minute ago asks for no other; no
+// token is ever looked up, dropped or revoked because of a refusal.
 func TestManagerRefused(t *testing.T) {
 	const denied, other, third = "GET secret/data/denied", "GET secret/data/other", "GET secret/data/third"
 	ctx := context.Background()
 	fv := newFakeVault(t)
-	m := newTestManager(&fakeMethod{}, Options{}, nil)
+	clock := newFakeClock()
+	m := newTestManager(&fakeMethod{}, Options{}, clock)
 	req := testRequest(fv.srv.URL)
 
 	first := mustLease(t, m, fv, req)
@@ -45,45 +47,63 @@ func TestManagerRefused(t *testing.T) {
 			t.Fatal("a path refused while the token was fresh asks for a new login")
 		}
 	}
-	if fv.logins.Load() != 1 || fv.revocations.Load() != 0 || fv.lookups.Load() != 0 {
-		t.Errorf("logins %d, revocations %d, lookups %d after 100 known refusals; want 1, 0, 0",
-			fv.logins.Load(), fv.revocations.Load(), fv.lookups.Load())
+	if fv.logins.Load() != 1 {
+		t.Errorf("logins %d after refusals of a known path; want 1", fv.logins.Load())
 	}
 
-	// A refusal elsewhere on a token Vault says is alive: the policy's too.
-	for range 10 {
-		if m.Refused(ctx, cached, other) {
-			t.Fatal("a 403 on a live cached token asks for a new token")
-		}
+	// A cached token refused at a new path: one login, for every holder.
+	if !m.Refused(ctx, cached, other) {
+		t.Fatal("a 403 at a new path on a cached token does not ask for a new token")
 	}
-	if fv.lookups.Load() != 1 || fv.logins.Load() != 1 || fv.revocations.Load() != 0 {
-		t.Errorf("10 refusals at a new path on a live token: lookups %d, logins %d, revocations %d; want 1, 1, 0",
-			fv.lookups.Load(), fv.logins.Load(), fv.revocations.Load())
-	}
-
-	// A dead token: drop, revoke, log in again.
-	fv.dead.Store(first.Token, true)
 	if !m.Refused(ctx, cached, third) {
-		t.Fatal("a 403 on a dead cached token does not ask for a new token")
-	}
-	if got := fv.revokedTokens(1); !slices.Equal(got, []string{first.Token}) {
-		t.Errorf("revoke-self calls carried %q, want the dropped token %q", got, first.Token)
+		t.Error("another holder of the stale token is not told to ask again")
 	}
 	second := mustLease(t, m, fv, req)
-	if second.Token == first.Token || !second.Fresh || fv.logins.Load() != 2 {
-		t.Fatalf("after the drop: %+v, logins %d; want a fresh new token", second, fv.logins.Load())
+	again := mustLease(t, m, fv, req)
+	if second.Token == first.Token || !second.Fresh || again.Token != second.Token || fv.logins.Load() != 2 {
+		t.Fatalf("after the refusal: %+v then %+v, logins %d; want one fresh new token for both", second, again, fv.logins.Load())
 	}
+	// The fresh token refused too: remembered; no login per Mount.
+	if m.Refused(ctx, second, other) {
+		t.Error("the fresh token's refusal asks for yet another login")
+	}
+	for range 50 {
+		if m.Refused(ctx, again, other) {
+			t.Fatal("a refusal remembered with the new token asks for a login")
+		}
+	}
+	// Within a minute of that login, refusals at new paths are the policy's.
+	clock.Advance(30 * time.Second)
+	if m.Refused(ctx, again, third) {
+		t.Error("a second refusal-made login within a minute")
+	}
+	clock.Advance(time.Minute)
+	if !m.Refused(ctx, again, "GET secret/data/fifth") {
+		t.Error("a minute after the last refusal-made login, a new path does not ask for one")
+	}
+	if fv.logins.Load() != 2 || fv.revocations.Load() != 0 || fv.lookups.Load() != 0 {
+		t.Errorf("logins %d, revocations %d, lookups %d; want 2, 0, 0", fv.logins.Load(), fv.revocations.Load(), fv.lookups.Load())
+	}
+}
 
-	// Compare and delete: a caller still holding the old token does not
-	// drop the new one, and gets it without another login.
-	if !m.Refused(ctx, cached, third) {
-		t.Error("the holder of the old token is not told to ask again")
+// TestManagerReloginsAreBounded: a class refused at a new path at every
+// Mount costs at most one login per identity per minute.
+func TestManagerReloginsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	fv := newFakeVault(t)
+	clock := newFakeClock()
+	m := newTestManager(&fakeMethod{}, Options{}, clock)
+	req := testRequest(fv.srv.URL)
+	for i := range 600 { // 10 minutes, a Mount a second, each at a new path
+		l := mustLease(t, m, fv, req)
+		if m.Refused(ctx, l, fmt.Sprintf("GET secret/data/p%d", i)) {
+			l = mustLease(t, m, fv, req)
+			m.Refused(ctx, l, fmt.Sprintf("GET secret/data/p%d", i))
+		}
+		clock.Advance(time.Second)
 	}
-	if again := mustLease(t, m, fv, req); again.Token != second.Token || fv.logins.Load() != 2 {
-		t.Errorf("a stale holder's 403 dropped the newer token: got %q, logins %d", again.Token, fv.logins.Load())
-	}
-	if n := fv.revocations.Load(); n != 1 {
-		t.Errorf("%d revocations, want 1", n)
+	if n := fv.logins.Load(); n < 9 || n > 11 {
+		t.Errorf("%d logins in 10 minutes of refusals at new paths, want about 10 (one a minute)", n)
 	}
 }
 

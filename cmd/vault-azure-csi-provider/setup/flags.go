@@ -53,6 +53,7 @@ type Options struct {
 	PodListInterval time.Duration
 	SelfPod         string
 	StateFile       string
+	ReloginAfter    time.Duration
 }
 
 // RegisterFlags defines the provider's flags on fs and returns the options
@@ -91,6 +92,7 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.PodsSocket, "kubelet-pod-resources-socket", pods.DefaultSocket, "the kubelet's pod-resources API socket, which lists the node's running pods: the dynamic secrets of a pod are renewed while it runs and revoked once it is gone; empty: pod liveness unknown (see --dynamic-idle-revoke)")
 	fs.DurationVar(&o.PodGoneAfter, "pod-gone-after", 30*time.Second, "a pod the kubelet has stopped listing for this long (in two lists at least) is gone: its dynamic secrets are revoked")
 	fs.DurationVar(&o.PodListInterval, "pod-list-interval", 10*time.Second, "how often the kubelet's list of the node's pods is read")
+	fs.DurationVar(&o.ReloginAfter, "refused-relogin-after", auth.DefaultReloginAfter, "a 403 on a cached Vault token at a path not refused before logs the identity in again (the role may have gained a policy), at most once per this long per identity")
 	fs.StringVar(&o.StateFile, "state-file", "", "file on the node that keeps the dynamic secrets of running pods (and the Vault tokens that renew them) across provider restarts, encrypted with a key derived from --version-key-file (required with it); empty: kept in memory only, so a restart stops their renewal (the Helm chart sets it)")
 	fs.StringVar(&o.SelfPod, "self-pod", "", "the provider's own pod as <namespace>/<name> (the Helm chart sets it): a list of the node's pods without it is not trusted (a kubelet that has just restarted lists none); empty: every list is trusted")
 	fs.BoolVar(&o.RequireTLS, "require-vault-tls", false, "refuse Vault addresses with plain http:// (tokens and secrets would travel in cleartext); without it each such address is logged once with a warning")

@@ -74,7 +74,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	vaultRetry := &retry.Backoff{Retries: max(o.VaultRetries, 0)}
 	shares := share.New(share.Limits{Total: o.VaultMaxConc, PerAddress: o.VaultMaxPerAddr, PerNamespace: o.VaultMaxPerNS})
 	manager := auth.NewManager(ms, auth.Options{DisableCache: o.DisableCache, RenewTokens: o.RenewTokens, MaxTokens: o.TokenCacheSize,
-		Observer: m, LoginRetry: vaultRetry, Shares: shares})
+		Observer: m, LoginRetry: vaultRetry, Shares: shares, ReloginAfter: o.ReloginAfter})
 	p, err := provider.New(provider.Config{
 		DefaultVaultAddress:   o.VaultAddr,
 		VaultTimeout:          o.VaultTimeout,
