@@ -188,7 +188,9 @@ func (m *Manager) refresh(ctx context.Context, client *vault.Client, method Meth
 	if err != nil {
 		return Lease{}, err
 	}
-	t.forced = prev.stale
+	if prev.stale {
+		t.forced = append(recentForced(prev.forced, t.obtained.Add(-m.reloginAfter)), t.obtained)
+	}
 	m.tokens.store(key, t)
 	return leaseOf(t, true, key), nil
 }
@@ -206,10 +208,11 @@ const DefaultReloginAfter = time.Minute
 // new login. Otherwise the token may predate a change of the role (a policy
 // added) or be dead (Vault lost it): it is marked stale, and the caller asks
 // for a token once more, which makes one login for the identity, shared by
-// every caller; its fresh token's refusals are then the policy's. A token
-// that such a login made less than ReloginAfter ago asks for none: at most
-// one login per identity per ReloginAfter, however many paths a class is
-// refused. No token is ever revoked or dropped on a refusal: a stale one
+// every caller; its fresh token's refusals are then the policy's. At most
+// three such logins per identity per ReloginAfter, however many paths a
+// class is refused; past that, refusals are answered as the policy's
+// without being remembered, so a token revoked in Vault is replaced at the
+// first refusal once the window has passed. No token is ever revoked or dropped on a refusal: a stale one
 // expires on its own, with the leases it created alive until then.
 func (m *Manager) Refused(ctx context.Context, lease *Lease, path string) bool {
 	if lease == nil || lease.key == "" {

@@ -23,8 +23,24 @@ type cachedToken struct {
 	refused map[string]bool
 	// stale: a refusal asked for a fresh login; not handed out again.
 	stale bool
-	// forced: its login was asked for by a refusal of the token before it.
-	forced bool
+	// forced are the times of the identity's recent logins that refusals
+	// asked for (this token's among them, if its login was one).
+	forced []time.Time
+}
+
+// maxForcedLogins bounds the logins refusals ask for, per identity and
+// ReloginAfter.
+const maxForcedLogins = 3
+
+// recentForced returns forced without the times before since.
+func recentForced(forced []time.Time, since time.Time) []time.Time {
+	var out []time.Time
+	for _, f := range forced {
+		if !f.Before(since) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // tokenCache is a bounded LRU of Vault tokens per identity key. No token
@@ -116,9 +132,10 @@ const (
 	// refusalReplaced: the cache holds another token for the identity now
 	// (or will log in again); asking for a token again gets the new one.
 	refusalReplaced refusal = iota
-	// refusalKnown: Vault refused that path to this token before, or the
-	// token comes from a login a refusal asked for less than minAge ago:
-	// the policy's answer, remembered.
+	// refusalKnown: Vault refused that path to this token while it was
+	// fresh (remembered), or the identity's refusals asked for as many
+	// logins as they may within minAge (not remembered: a later refusal
+	// may ask again).
 	refusalKnown
 	// refusalRelogin: the token was marked stale: the next caller logs in
 	// again (a role may have gained a policy since this token's login).
@@ -126,8 +143,9 @@ const (
 )
 
 // classify tells what a 403 at path on token, cached under key, means at
-// now, and marks the token stale when a fresh login is due: at most one
-// such login per identity per minAge, whatever paths a class asks for.
+// now, and marks the token stale when a fresh login is due: at most
+// maxForcedLogins such logins per identity per minAge, whatever paths a
+// class asks for.
 func (c *tokenCache) classify(key, token, path string, now time.Time, minAge time.Duration) refusal {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -138,8 +156,7 @@ func (c *tokenCache) classify(key, token, path string, now time.Time, minAge tim
 	if t.refused[path] {
 		return refusalKnown
 	}
-	if t.forced && now.Sub(t.obtained) < minAge {
-		t.note(path)
+	if len(recentForced(t.forced, now.Add(-minAge))) >= maxForcedLogins {
 		return refusalKnown
 	}
 	t.stale = true

@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/allow"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
@@ -84,6 +85,10 @@ type Config struct {
 	// pod-resources API); Start runs it, and the dynamic secrets of pods it
 	// finds gone are revoked. Nil: pod liveness is unknown.
 	Pods *pods.Tracker
+	// AllowedAddresses and AllowedTLSDirs restrict the Vault addresses and
+	// TLS files classes may name (empty: any; see auth/allow).
+	AllowedAddresses allow.Addresses
+	AllowedTLSDirs   allow.Directories
 	// StateFile, if set, keeps the dynamic secrets across restarts: Start
 	// restores them, and changes are written every second and at Flush.
 	StateFile *statefile.File
@@ -242,6 +247,9 @@ func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) 
 		return nil, &params.Error{Parameter: "vaultAddress", Problem: "is required: this provider has no default (--vault-addr); set it to your Vault URL"}
 	}
 	if err := p.plain.check(addr); err != nil {
+		return nil, err
+	}
+	if err := p.admit(addr, prm); err != nil {
 		return nil, err
 	}
 	base, err := p.clients.Get(addr, prm.TLS)

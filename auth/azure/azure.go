@@ -10,14 +10,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/allow"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // Real Azure endpoints, the defaults.
@@ -34,8 +35,14 @@ type Config struct {
 	NMIEndpoint   string // aad-pod-identity NMI token URL, default DefaultNMIEndpoint
 	// DefaultTenantID is used when the SecretProviderClass sets no tenantID.
 	DefaultTenantID string
-	// NodeIdentityNamespaces may use the node's managed identity ("*": all).
-	NodeIdentityNamespaces []string
+	// NodeIdentities says which namespaces may present which of the node's
+	// managed identities (none: no namespace).
+	NodeIdentities allow.NodeIdentities
+	// NodeIdentityVault are the Vault addresses the node's identities may
+	// be presented to (the provider's --vault-addr, or its
+	// --allowed-vault-addresses): a class must not make the node mint a
+	// token and send it to an address of its choosing. Empty: none.
+	NodeIdentityVault allow.Addresses
 	// Timeout bounds each call to an identity endpoint.
 	Timeout time.Duration
 	// Observer, if set, is told of every HTTP request to an identity
@@ -105,19 +112,16 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 		}
 		return fmt.Sprintf("workload:%s/%s as %s/%s", tenant, a.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount), nil
 	case IdentityManaged:
-		if !m.nodeIdentityAllowed(req.Pod.Namespace) {
-			return "", configError(fmt.Sprintf(
-				"azureIdentity %q logs in as the node's managed identity, which every pod on the node could use; "+
-					"this provider allows it only for namespaces in --allow-node-identity-namespaces (now %s), and namespace %q is not one: "+
-					"use azureIdentity workload, or ask the cluster admin to add the namespace",
-				IdentityManaged, m.allowlistText(), req.Pod.Namespace))
+		if err := m.nodeIdentityAllowed(req, a.ClientID); err != nil {
+			return "", err
 		}
 		return "managed:" + cmp.Or(a.ClientID, "system-assigned"), nil
 	case IdentityPodIdentity:
 		if req.Pod.Namespace == "" || req.Pod.Name == "" {
 			return "", configError("podIdentity needs the pod's name and namespace in the mount request: set podInfoOnMount: true on the CSIDriver")
 		}
-		return fmt.Sprintf("podIdentity:%s/%s:%s", req.Pod.Namespace, req.Pod.Name, cmp.Or(a.ClientID, "default")), nil
+		// By UID: a later pod of the same name is another pod.
+		return fmt.Sprintf("podIdentity:%s/%s/%s:%s", req.Pod.Namespace, req.Pod.Name, req.Pod.UID, cmp.Or(a.ClientID, "default")), nil
 	}
 	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
 }
@@ -175,15 +179,28 @@ func (m *Method) tenant(req *auth.Request) (string, error) {
 	return "", configError("workload identity needs a tenant: set the tenantID parameter, or start the provider with --azure-tenant-id")
 }
 
-func (m *Method) nodeIdentityAllowed(ns string) bool {
-	return ns != "" && (slices.Contains(m.cfg.NodeIdentityNamespaces, ns) || slices.Contains(m.cfg.NodeIdentityNamespaces, "*"))
-}
-
-func (m *Method) allowlistText() string {
-	if len(m.cfg.NodeIdentityNamespaces) == 0 {
-		return "empty"
+// nodeIdentityAllowed enforces the admin's rules for the node's identity:
+// this namespace, this identity, this Vault address.
+func (m *Method) nodeIdentityAllowed(req *auth.Request, clientID string) error {
+	ns, rules := req.Pod.Namespace, m.cfg.NodeIdentities
+	switch {
+	case !rules.Namespace(ns):
+		return configError(fmt.Sprintf(
+			"azureIdentity %q logs in as the node's managed identity, which every pod on the node could use; "+
+				"this provider allows it only for namespaces in --allow-node-identity (now %s), and namespace %q is not one: "+
+				"use azureIdentity workload, or ask the cluster admin to add the namespace",
+			IdentityManaged, cmp.Or(rules.String(), "empty"), ns))
+	case !rules.Allows(ns, clientID):
+		return configError(fmt.Sprintf(
+			"namespace %q may present the node's managed identities %s (--allow-node-identity), not %s: set clientID to one of them, or ask the cluster admin",
+			ns, strings.Join(rules.IdentitiesOf(ns), ", "), cmp.Or(clientID, allow.SystemAssigned+" (no clientID)")))
+	case !m.cfg.NodeIdentityVault.Lists(req.VaultAddress):
+		return configError(fmt.Sprintf(
+			"the node's managed identity is presented only to the Vault addresses the provider trusts (--vault-addr, or --allowed-vault-addresses: %s), and vaultAddress %q is not one: "+
+				"leave vaultAddress unset, or ask the cluster admin to allow it",
+			cmp.Or(strings.Join(m.cfg.NodeIdentityVault, ", "), "none"), retry.Redact(req.VaultAddress)))
 	}
-	return strings.Join(m.cfg.NodeIdentityNamespaces, ",")
+	return nil
 }
 
 // checkAudience compares the token's aud with what the Vault role expects, to

@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/allow"
 )
 
 func TestPrincipal(t *testing.T) {
@@ -23,13 +24,24 @@ func TestPrincipal(t *testing.T) {
 		wantKind   auth.Kind
 		wantErrHas []string
 	}{
-		// Node managed identity: only for allowlisted namespaces.
+		// Node managed identity: only for allowed namespaces, identities and Vault addresses.
 		{name: "managed, allowlist empty", change: func(r *auth.Request) { az(r).Identity = IdentityManaged },
-			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces", "(now empty)", `namespace "shop" is not one`, "azureIdentity workload"}},
+			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity", "(now empty)", `namespace "shop" is not one`, "azureIdentity workload"}},
 		{name: "managed, namespace not listed", allow: []string{"kube-system", "infra"}, change: func(r *auth.Request) { az(r).Identity = IdentityManaged },
-			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces", "(now kube-system,infra)", `namespace "shop"`}},
+			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity", "(now kube-system:*,infra:*)", `namespace "shop"`}},
 		{name: "managed, prefix of a listed namespace is not listed", allow: []string{"shopping"}, change: func(r *auth.Request) { az(r).Identity = IdentityManaged },
-			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces"}},
+			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity"}},
+		{name: "managed, another identity than the namespace's", allow: []string{"shop:system"},
+			change: func(r *auth.Request) { az(r).Identity = IdentityManaged }, wantKind: auth.KindConfig,
+			wantErrHas: []string{`namespace "shop" may present the node's managed identities system`, "not " + clientID}},
+		{name: "managed, the namespace's identity", allow: []string{"shop:" + strings.ToUpper(clientID)},
+			change: func(r *auth.Request) { az(r).Identity = IdentityManaged }, want: "managed:" + clientID},
+		{name: "managed, a Vault address of the class's choosing", allow: []string{"shop"},
+			change: func(r *auth.Request) {
+				az(r).Identity = IdentityManaged
+				r.VaultAddress = "https://attacker.example:8200"
+			},
+			wantKind: auth.KindConfig, wantErrHas: []string{"Vault addresses the provider trusts", "https://vault.example:8200", `vaultAddress "https://attacker.example:8200"`}},
 		{name: "managed, namespace listed, system-assigned", allow: []string{"infra", "shop"},
 			change: func(r *auth.Request) { az(r).Identity = IdentityManaged; az(r).ClientID = "" }, want: "managed:system-assigned"},
 		{name: "managed, namespace listed, user-assigned", allow: []string{"shop"},
@@ -38,7 +50,7 @@ func TestPrincipal(t *testing.T) {
 			change: func(r *auth.Request) { az(r).Identity = IdentityManaged }, want: "managed:" + clientID},
 		{name: "managed, wildcard but no namespace in the request", allow: []string{"*"},
 			change:   func(r *auth.Request) { az(r).Identity = IdentityManaged; r.Pod.Namespace = "" },
-			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity-namespaces"}},
+			wantKind: auth.KindConfig, wantErrHas: []string{"--allow-node-identity"}},
 
 		// Workload identity: needs a tenant and the pod's service account.
 		{name: "workload, tenant from the SecretProviderClass", change: func(*auth.Request) {},
@@ -58,9 +70,9 @@ func TestPrincipal(t *testing.T) {
 
 		// aad-pod-identity: per pod.
 		{name: "podIdentity", change: func(r *auth.Request) { az(r).Identity = IdentityPodIdentity },
-			want: "podIdentity:shop/web-0:" + clientID},
+			want: "podIdentity:shop/web-0/uid-1:" + clientID},
 		{name: "podIdentity, no client id", change: func(r *auth.Request) { az(r).Identity = IdentityPodIdentity; az(r).ClientID = "" },
-			want: "podIdentity:shop/web-0:default"},
+			want: "podIdentity:shop/web-0/uid-1:default"},
 		{name: "podIdentity, no pod name", change: func(r *auth.Request) { az(r).Identity = IdentityPodIdentity; r.Pod.Name = "" },
 			wantKind: auth.KindConfig, wantErrHas: []string{"podInfoOnMount"}},
 
@@ -70,7 +82,11 @@ func TestPrincipal(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, _ := unusedEndpoints(t)
-			cfg.NodeIdentityNamespaces = tc.allow
+			rules, err := allow.ParseNodeIdentities(tc.allow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.NodeIdentities, cfg.NodeIdentityVault = rules, allow.Addresses{"https://vault.example:8200"}
 			cfg.DefaultTenantID = tc.defTenant
 			m := mustNew(t, cfg)
 			req := azureRequest(IdentityWorkload)
@@ -131,7 +147,7 @@ func TestLoginDataFailsBeforeAnyNetworkCall(t *testing.T) {
 			r.Tokens = map[string]auth.ServiceAccountToken{"api://AzureADTokenExchange": {Token: "x", Expires: time.Now().Add(-time.Minute)}}
 		}, auth.KindCredential, []string{"expired", "requiresRepublish"}},
 		{"managed outside the allowlist", func(r *auth.Request) { az(r).Identity = IdentityManaged }, auth.KindConfig,
-			[]string{"--allow-node-identity-namespaces"}},
+			[]string{"--allow-node-identity"}},
 		{"podIdentity without pod name", func(r *auth.Request) { az(r).Identity = IdentityPodIdentity; r.Pod.Name = "" }, auth.KindConfig,
 			[]string{"podInfoOnMount"}},
 		{"unknown identity", func(r *auth.Request) { az(r).Identity = "msi" }, auth.KindConfig, []string{"not supported"}},

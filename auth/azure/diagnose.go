@@ -175,9 +175,15 @@ func (m *Method) explainToken(req *auth.Request, saClaims map[string]any, err er
 	case has("but azureResource is"):
 		f.Why = "the token's audience is not azureResource (Vault compares them exactly)"
 		f.Fix = "set azureResource to the resource in Vault's auth/" + req.MountPath + "/config"
-	case has("--allow-node-identity-namespaces"):
-		f.Why = fmt.Sprintf("the node's managed identity is allowed only for namespaces in --allow-node-identity-namespaces, and %q is not one", req.Pod.Namespace)
-		f.Fix = "use azureIdentity: workload, or add the namespace: --allow-node-identity-namespaces (chart value azure.allowNodeIdentityNamespaces)"
+	case has("namespaces in --allow-node-identity"):
+		f.Why = fmt.Sprintf("the node's managed identity is allowed only for namespaces in --allow-node-identity, and %q is not one", req.Pod.Namespace)
+		f.Fix = "use azureIdentity: workload, or add a rule <namespace>:<clientID>: --allow-node-identity (chart value azure.nodeIdentities)"
+	case has("(--allow-node-identity), not"):
+		f.Why = "the namespace may present other node identities than this clientID"
+		f.Fix = "set clientID to an identity the namespace may use, or add a rule: --allow-node-identity (chart value azure.nodeIdentities)"
+	case has("Vault addresses the provider trusts"):
+		f.Why = "the node's identity is presented only to the provider's --vault-addr or its --allowed-vault-addresses"
+		f.Fix = "leave vaultAddress unset, or add it to --allowed-vault-addresses (chart value vault.allowedAddresses)"
 	default:
 		var ae *auth.Error
 		if errors.As(err, &ae) && ae.Kind == auth.KindUnavailable {

@@ -14,6 +14,10 @@ import (
 // Config holds the provider-wide settings of the methods that have any (from flags).
 type Config struct {
 	Azure azure.Config
+	// JWTPerServiceAccount shares a jwt login's Vault token among the pods
+	// of a service account (the admin says its jwt roles bind no per-pod
+	// claim); otherwise each pod logs in for itself.
+	JWTPerServiceAccount bool
 }
 
 // New builds every auth method, by the name the vaultAuthMethod parameter uses.
@@ -25,6 +29,6 @@ func New(cfg Config) (auth.Methods, error) {
 	return auth.NewMethods(
 		auth.Registration{Name: auth.MethodAzure, Method: az},
 		auth.Registration{Name: auth.MethodKubernetes, Method: serviceaccount.Method{}},
-		auth.Registration{Name: auth.MethodJWT, Method: serviceaccount.Method{}},
+		auth.Registration{Name: auth.MethodJWT, Method: serviceaccount.Method{PerPod: !cfg.JWTPerServiceAccount}},
 	)
 }

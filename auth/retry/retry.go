@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -320,6 +321,18 @@ func TLSHint(msg string) string {
 		return " (the TLS handshake failed: if Vault requires a client certificate, set vaultTLSClientCertPath and vaultTLSClientKeyPath)"
 	}
 	return ""
+}
+
+// Redact removes the user name and password from a URL (a vaultAddress
+// such as https://user:pass@vault:8200) for logs and messages; text that is
+// not a URL comes back as it was.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }
 
 // OneLine joins s's lines and spaces and caps it at 600 bytes, for

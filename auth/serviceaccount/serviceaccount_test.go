@@ -49,12 +49,14 @@ func TestAudienceSelection(t *testing.T) {
 	}{
 		{"explicit audience", "vault-east", tokens("vault", "vault-east"),
 			"serviceaccount:shop/web (audience vault-east)", saJWT("vault-east"), nil},
-		{"single token, no audience set", "", tokens("https://kubernetes.default.svc"),
-			"serviceaccount:shop/web (audience https://kubernetes.default.svc)", saJWT("https://kubernetes.default.svc"), nil},
+		// Never "the only token the driver supplied": it may be the pod's
+		// Entra exchange token, sent to whatever vaultAddress says.
+		{"single other token, no audience set", "", tokens("api://AzureADTokenExchange"),
+			"serviceaccount:shop/web (audience vault)", "", []string{`audience "vault"`, `["api://AzureADTokenExchange"]`, "tokenRequests"}},
 		{"several tokens, default audience among them", "", tokens("api://AzureADTokenExchange", "vault"),
 			"serviceaccount:shop/web (audience vault)", saJWT("vault"), nil},
-		{"no tokens", "", nil, "", "",
-			[]string{"no service-account token", "tokenRequests", `{audience: "vault"}`, "audience parameter"}},
+		{"no tokens", "", nil, "serviceaccount:shop/web (audience vault)", "",
+			[]string{"no service-account token", "tokenRequests", `{audience: "vault"}`}},
 		{"explicit audience not supplied", "vault-east", tokens("vault"),
 			"serviceaccount:shop/web (audience vault-east)", "", []string{`audience "vault-east"`, `["vault"]`, "tokenRequests"}},
 		{"several tokens, default audience missing", "", tokens("a", "b"),
@@ -141,5 +143,28 @@ func TestLoginDataRefusesExpiredToken(t *testing.T) {
 	_, err := Method{}.LoginData(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("got %v, want an expiry error", err)
+	}
+}
+
+// TestJWTPerPod: per pod, two pods of one service account log in as two
+// principals (a jwt role may bind per-pod claims), and so do two pods of one
+// name over time (by UID).
+func TestJWTPerPod(t *testing.T) {
+	a := request("vault", tokens("vault"))
+	a.Pod.UID = "uid-a"
+	b := request("vault", tokens("vault"))
+	b.Pod.Name, b.Pod.UID = "web-1", "uid-b"
+	pa, _ := Method{PerPod: true}.Principal(a)
+	pb, _ := Method{PerPod: true}.Principal(b)
+	if pa == pb || pa == "" {
+		t.Errorf("per pod: principals %q and %q, want two", pa, pb)
+	}
+	if sa, _ := (Method{}).Principal(a); sa == pa {
+		t.Errorf("per service account: %q equals the per-pod principal", sa)
+	}
+	c := request("vault", tokens("vault"))
+	c.Pod.UID = "uid-c" // web-0 again, a later pod
+	if pc, _ := (Method{PerPod: true}).Principal(c); pc == pa {
+		t.Error("a later pod of the same name shares the earlier one's principal")
 	}
 }

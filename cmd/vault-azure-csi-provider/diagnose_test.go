@@ -70,7 +70,7 @@ func TestTokenAudience(t *testing.T) {
 		{"workload default", workload(""), nil, "api://AzureADTokenExchange"},
 		{"workload custom", workload("x"), nil, "x"},
 		{"managed uses none", params.Params{AuthMethod: "azure", MethodParams: &azure.Params{Identity: "managed"}}, []string{"vault"}, ""},
-		{"kubernetes, one token", params.Params{AuthMethod: "kubernetes"}, []string{"sts"}, "sts"},
+		{"kubernetes, one other token: still vault", params.Params{AuthMethod: "kubernetes"}, []string{"sts"}, "vault"},
 		{"kubernetes, several", params.Params{AuthMethod: "kubernetes"}, []string{"sts", "vault"}, "vault"},
 		{"jwt explicit", params.Params{AuthMethod: "jwt", Audience: "a"}, []string{"b"}, "a"},
 	}

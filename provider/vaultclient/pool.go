@@ -7,7 +7,9 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
@@ -29,6 +31,8 @@ type Pool struct {
 	observer observe.Observer // nil: no requests counted
 	idle     time.Duration
 	now      func() time.Time
+
+	builds singleflight.Group // one build per key at a time
 
 	mu      sync.Mutex
 	clients *simplelru.LRU[string, *pooled]
@@ -74,10 +78,37 @@ func NewPool(timeout time.Duration, observer observe.Observer, opts ...PoolOptio
 	return p
 }
 
-// Get returns the base client for address and tls.
+// Get returns the base client for address and tls. A new one is built
+// outside the pool's lock (reading the TLS files a class names takes what
+// it takes: no other Mount waits for it), once for concurrent callers.
 func (p *Pool) Get(address string, tls params.TLS) (*vault.Client, error) {
-	k, _ := json.Marshal([]any{address, tls})
-	key := string(k)
+	conn, _ := json.Marshal(tls)
+	key := keys.Join(address, string(conn))
+	if c, ok := p.cached(key); ok {
+		return c, nil
+	}
+	v, err, _ := p.builds.Do(key, func() (any, error) {
+		if c, ok := p.cached(key); ok {
+			return c, nil
+		}
+		c, err := p.newClient(address, tls)
+		if err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		p.clients.Add(key, &pooled{client: c, used: p.now()})
+		p.mu.Unlock()
+		p.closeDropped()
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*vault.Client), nil
+}
+
+// cached returns the pooled client under key, dropping idle ones first.
+func (p *Pool) cached(key string) (*vault.Client, bool) {
 	p.mu.Lock()
 	defer p.closeDropped()
 	defer p.mu.Unlock()
@@ -85,16 +116,12 @@ func (p *Pool) Get(address string, tls params.TLS) (*vault.Client, error) {
 	for _, oldest, ok := p.clients.GetOldest(); ok && now.Sub(oldest.used) >= p.idle; _, oldest, ok = p.clients.GetOldest() {
 		p.clients.RemoveOldest()
 	}
-	if c, ok := p.clients.Get(key); ok {
-		c.used = now
-		return c.client, nil
+	c, ok := p.clients.Get(key)
+	if !ok {
+		return nil, false
 	}
-	c, err := p.newClient(address, tls)
-	if err != nil {
-		return nil, err
-	}
-	p.clients.Add(key, &pooled{client: c, used: now})
-	return c, nil
+	c.used = now
+	return c.client, true
 }
 
 // Len returns the number of pooled clients.

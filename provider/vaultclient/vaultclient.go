@@ -6,7 +6,6 @@ package vaultclient
 import (
 	"fmt"
 	"net/http"
-	"os"
 
 	vault "github.com/hashicorp/vault/api"
 	"k8s.io/klog/v2"
@@ -17,16 +16,9 @@ import (
 )
 
 func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) {
-	for name, path := range map[string]string{
-		"vaultCACertPath": tls.CACertPath, "vaultCADirectory": tls.CADirectory,
-		"vaultTLSClientCertPath": tls.ClientCertPath, "vaultTLSClientKeyPath": tls.ClientKeyPath,
-	} {
-		if path == "" {
-			continue
-		}
-		if _, err := os.Stat(path); err != nil {
-			return nil, &params.Error{Parameter: name, Problem: fmt.Sprintf("%q cannot be read by the provider: %v (the path is on the provider's node filesystem, mount it into the provider pod)", path, err)}
-		}
+	tc, err := tlsConfig(tls)
+	if err != nil {
+		return nil, err
 	}
 	cfg := vault.DefaultConfig()
 	if cfg.Error != nil {
@@ -38,27 +30,25 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 	// built-in retries would repeat logins refused with 500 and ignore the
 	// mount's deadline.
 	cfg.MaxRetries = 0
-	tc := &vault.TLSConfig{
-		CACert: tls.CACertPath, CAPath: tls.CADirectory, CACertBytes: []byte(tls.CAPEM),
-		ClientCert: tls.ClientCertPath, ClientKey: tls.ClientKeyPath,
-		TLSServerName: tls.ServerName, Insecure: tls.SkipVerify,
+	transport, ok := cfg.HttpClient.Transport.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("creating Vault client for %s: unexpected transport %T", address, cfg.HttpClient.Transport)
 	}
-	if err := cfg.ConfigureTLS(tc); err != nil {
-		return nil, tlsParameterError(tls, err)
-	}
+	transport.TLSClientConfig = tc
+	var rt http.RoundTripper = transport
 	if obs := p.observer; obs != nil {
-		cfg.HttpClient.Transport = observe.Transport(cfg.HttpClient.Transport, func(r *http.Request, status int) {
+		rt = observe.Transport(rt, func(r *http.Request, status int) {
 			obs.VaultRequest(requestKind(r.Method, r.URL.Path), status)
 		})
 	}
 	// Outermost, so the metrics above still see the answer's status.
-	cfg.HttpClient.Transport = retry.Transport(cfg.HttpClient.Transport)
+	cfg.HttpClient.Transport = retry.Transport(rt)
 	if tls.SkipVerify {
-		klog.InfoS("WARNING: vaultSkipTLSVerify is true: the Vault server's certificate is not verified; use vaultCACertPath instead", "vaultAddress", address)
+		klog.InfoS("WARNING: vaultSkipTLSVerify is true: the Vault server's certificate is not verified; use vaultCACertPath instead", "vaultAddress", retry.Redact(address))
 	}
 	c, err := vault.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("creating Vault client for %s: %w", address, err)
+		return nil, fmt.Errorf("creating Vault client for %s: %w", retry.Redact(address), err)
 	}
 	c.ClearToken()
 	c.ClearNamespace()

@@ -47,7 +47,7 @@ func TestErrorsAreSpecific(t *testing.T) {
 			"objects": "- objectName: ../../etc/x\n  secretPath: secret/shop/db\n"}),
 			codes.InvalidArgument, []string{"objects[0].objectName", "relative path inside the mount"}},
 		{"node identity outside allowlist", world.WebPod, withDefaults(map[string]string{"azureIdentity": "managed", "roleName": "node-agent"}),
-			codes.FailedPrecondition, []string{"--allow-node-identity-namespaces", `"shop"`}},
+			codes.FailedPrecondition, []string{"--allow-node-identity", `"shop"`}},
 		{"identity not federated to this service account", world.BillingPod, withDefaults(nil),
 			codes.Unauthenticated, []string{"Entra", world.AppIdentity.ClientID, "billing/billing"}},
 		{"audience without trailing slash", world.WebPod, withDefaults(map[string]string{"azureResource": "https://management.azure.com"}),

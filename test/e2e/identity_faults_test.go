@@ -205,7 +205,7 @@ func malformedTokens(t *testing.T, p *world.Provider) {
 
 func nodeIdentityRefused(t *testing.T, p *world.Provider) {
 	v, err := mountAs(t, p, world.SPC("node", nodeIdentity), world.WebPod, 30*time.Second)
-	expectFailure(t, v, err, codes.FailedPrecondition, "--allow-node-identity-namespaces")
+	expectFailure(t, v, err, codes.FailedPrecondition, "--allow-node-identity")
 }
 
 func traversal(t *testing.T, p *world.Provider) {

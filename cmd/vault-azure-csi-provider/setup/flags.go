@@ -54,6 +54,10 @@ type Options struct {
 	SelfPod         string
 	StateFile       string
 	ReloginAfter    time.Duration
+	AllowedAddrs    string
+	AllowedTLSDirs  string
+	NodeIdentity    string
+	JWTPerSA        bool
 }
 
 // RegisterFlags defines the provider's flags on fs and returns the options
@@ -66,7 +70,11 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text (klog) or json (the JSON lines of Kubernetes components, k8s.io/component-base/logs)")
 	fs.BoolVar(&o.ShowVersion, "version", false, "print the version and exit")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight mounts may take to finish")
-	fs.StringVar(&o.NodeIdentityNS, "allow-node-identity-namespaces", "", "comma-separated namespaces whose pods may log in as the node's managed identity (azureIdentity: managed); \"*\" allows all; default none")
+	fs.StringVar(&o.NodeIdentity, "allow-node-identity", "", "comma-separated rules <namespace>:<clientID> letting a namespace's pods log in as one of the node's managed identities (azureIdentity: managed); either may be *, the client ID may be system (the system-assigned one); the identity is presented only to --vault-addr or --allowed-vault-addresses; default none")
+	fs.StringVar(&o.NodeIdentityNS, "allow-node-identity-namespaces", "", "comma-separated namespaces whose pods may log in as any of the node's managed identities (the same as <namespace>:* in --allow-node-identity); \"*\" allows all; default none")
+	fs.StringVar(&o.AllowedAddrs, "allowed-vault-addresses", "", "comma-separated Vault addresses (scheme://host[:port], * within a host label, e.g. https://*.vault.example.com) that SecretProviderClasses may name in vaultAddress; others fail their Mount with InvalidArgument; empty: any")
+	fs.StringVar(&o.AllowedTLSDirs, "allowed-tls-dirs", "", "comma-separated directories (in the provider's pod) that the TLS file parameters (vaultCACertPath, vaultCADirectory, vaultTLSClientCertPath, vaultTLSClientKeyPath) may name; {namespace} stands for the class's namespace, e.g. /etc/vault-tls/{namespace}; empty: any")
+	fs.BoolVar(&o.JWTPerSA, "jwt-share-per-service-account", false, "share a jwt login's Vault token among the pods of a service account; only if no jwt role binds per-pod claims (bound_claims on the pod name); default: each pod logs in for itself")
 	fs.StringVar(&o.IMDSEndpoint, "azure-imds-endpoint", azure.DefaultIMDSEndpoint, "Azure Instance Metadata Service base URL")
 	fs.StringVar(&o.AuthorityHost, "azure-authority-host", azure.DefaultAuthorityHost, "Entra ID authority host (https), e.g. https://login.microsoftonline.us/ for US Government")
 	fs.StringVar(&o.NMIEndpoint, "azure-nmi-endpoint", azure.DefaultNMIEndpoint, "aad-pod-identity NMI token URL")

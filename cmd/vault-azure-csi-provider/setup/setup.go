@@ -47,14 +47,19 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if err != nil {
 		return nil, err
 	}
+	allowed, err := parseAllowed(o)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := methods.New(methods.Config{Azure: azure.Config{
-		Observer:               m,
-		IMDSEndpoint:           o.IMDSEndpoint,
-		AuthorityHost:          o.AuthorityHost,
-		NMIEndpoint:            o.NMIEndpoint,
-		DefaultTenantID:        o.TenantID,
-		NodeIdentityNamespaces: o.NodeIdentityNamespaces(),
-	}})
+		Observer:          m,
+		IMDSEndpoint:      o.IMDSEndpoint,
+		AuthorityHost:     o.AuthorityHost,
+		NMIEndpoint:       o.NMIEndpoint,
+		DefaultTenantID:   o.TenantID,
+		NodeIdentities:    allowed.nodeIDs,
+		NodeIdentityVault: allowed.nodeVaults,
+	}, JWTPerServiceAccount: o.JWTPerSA})
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +96,8 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		DisableDynamicReuse:   !o.DynamicReuse,
 		Dynamic:               dynamic.Config{IdleRevoke: o.DynamicIdle, MaxSecrets: o.DynamicMax, MaxPerNamespace: o.DynamicMaxNS},
 		Pods:                  tracker,
+		AllowedAddresses:      allowed.addresses,
+		AllowedTLSDirs:        allowed.tlsDirs,
 		StateFile:             state,
 	}, manager)
 	if err != nil {

@@ -70,7 +70,7 @@ func TestManagedIdentityOnlyInAllowlistedNamespaces(t *testing.T) {
 	if l := ops.waitOutput(pod, "token", 30*time.Second, func(l line) bool { return l.File != "" }); l.Content != value {
 		t.Errorf("managed identity in %s: read %q (error %q), want %q", ops.ns, l.Content, l.Error, value)
 	}
-	ev, err := node.WaitEvent(other.ctx, other.ns, "agent", "--allow-node-identity-namespaces", 90*time.Second)
+	ev, err := node.WaitEvent(other.ctx, other.ns, "agent", "namespaces in --allow-node-identity", 90*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
