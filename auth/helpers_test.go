@@ -181,6 +181,8 @@ type fakeMethod struct {
 	checkErr error
 	// block, when set, is waited on inside LoginData (after counting).
 	block chan struct{}
+	// panics: LoginData panics (once).
+	panics atomic.Bool
 }
 
 func (f *fakeMethod) Principal(req *Request) (string, error) {
@@ -209,6 +211,10 @@ type fakeParams struct {
 
 func (f *fakeMethod) LoginData(ctx context.Context, req *Request) (map[string]any, error) {
 	f.loginCalls.Add(1)
+	if f.panics.CompareAndSwap(true, false) {
+		var m map[string]int
+		m["boom"]++ // a nil map: a runtime error, as a bug would make
+	}
 	if f.block != nil {
 		select {
 		case <-f.block:

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
@@ -156,7 +157,7 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 		// others, so the login runs on its own deadline.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedLoginTimeout)
 		defer cancel()
-		return m.refresh(lctx, client, method, req, key, principal)
+		return guard.Call("a login", func() (any, error) { return m.refresh(lctx, client, method, req, key, principal) })
 	})
 	// Told once this caller waits for the login (its own or one it joined).
 	m.obs.CacheLookup(observe.CacheVaultToken, false)

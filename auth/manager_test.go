@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
@@ -544,4 +545,23 @@ type explainingMethod struct {
 
 func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string) string {
 	return "explained by the method: " + retry.OneLine(vaultMessage)
+}
+
+// TestManagerLoginPanicIsAnError: a panic in a shared login (a goroutine
+// of the singleflight group, outside any gRPC handler) fails that login
+// and leaves the process serving: the next call logs in.
+func TestManagerLoginPanicIsAnError(t *testing.T) {
+	fv := newFakeVault(t)
+	fm := &fakeMethod{}
+	fm.panics.Store(true)
+	m := newTestManager(fm, Options{}, nil)
+	req := testRequest(fv.srv.URL)
+	_, err := m.Token(context.Background(), fv.client(), req)
+	var pe *guard.PanicError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "a login") || !strings.Contains(err.Error(), "runtime error") {
+		t.Fatalf("a panicking login: %v, want a PanicError", err)
+	}
+	if _, err := m.Token(context.Background(), fv.client(), req); err != nil {
+		t.Fatalf("the next login: %v", err)
+	}
 }

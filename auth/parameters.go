@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // ParameterError is a SecretProviderClass parameter that cannot be used:
@@ -40,9 +42,4 @@ func BoolParameter(attrs map[string]string, name string) (bool, error) {
 const maxQuotedBytes = 64
 
 // Short keeps user input in error messages readable.
-func Short(s string) string {
-	if len(s) > maxQuotedBytes {
-		return s[:maxQuotedBytes] + "…"
-	}
-	return s
-}
+func Short(s string) string { return retry.Truncate(s, maxQuotedBytes) }

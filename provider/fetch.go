@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
@@ -61,8 +62,8 @@ func (p *Provider) resolveRequests(ctx context.Context, c *vault.Client, via sec
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.cfg.ObjectConcurrency)
 	for i, r := range unique {
-		g.Go(func() error {
-			var err error
+		g.Go(func() (err error) {
+			defer guard.Recover("finding the KV version of "+r.Path, &err)
 			resolved[i], err = p.reader.Resolve(gctx, c, via, r)
 			return err
 		})
@@ -187,16 +188,20 @@ func (f *fetch) own(ctx context.Context, i int, r secrets.Request) {
 		defer f.wg.Done()
 		var s *vault.Secret
 		var err error
+		defer func() {
+			if err != nil {
+				f.fail(err)
+			}
+		}()
+		defer guard.Recover("reading "+r.Path, &err)
 		if f.keys[i].Pod.UID != "" {
 			s, err = f.p.dynamic.Obtain(ctx, f.keys[i], f.owner, func(ctx context.Context) (*vault.Secret, error) { return f.read(ctx, r) })
 		} else {
 			s, err = f.read(ctx, r)
 		}
-		if err != nil {
-			f.fail(err)
-			return
+		if err == nil {
+			f.responses[i] = s
 		}
-		f.responses[i] = s
 	}()
 }
 

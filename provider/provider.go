@@ -64,8 +64,10 @@ type Config struct {
 	// once per TTL. 0 disables the cache; concurrent identical GETs are
 	// coalesced either way.
 	SecretCacheTTL time.Duration
-	// SecretCacheMaxEntries bounds the secret cache (default 4096).
+	// SecretCacheMaxEntries bounds the secret cache (default 4096), and
+	// SecretCacheMaxBytes its bytes (default DefaultSecretCacheBytes).
 	SecretCacheMaxEntries int
+	SecretCacheMaxBytes   int
 	// MaxResponseBytes caps the size of a Mount's answer: the files'
 	// contents plus FileOverhead per file (default 4 MiB, the driver's
 	// default gRPC receive limit).
@@ -161,14 +163,17 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 			return nil, fmt.Errorf("creating the object-version key: %w", err)
 		}
 	}
-	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.Observer, vaultclient.WithMaxClients(cfg.MaxVaultClients))
+	// Vault's answers are read up to twice the Mount's bound (JSON escapes)
+	// and 64 KiB of envelope: more could never be mounted.
+	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.Observer, vaultclient.WithMaxClients(cfg.MaxVaultClients),
+		vaultclient.WithMaxBody(2*int64(cfg.MaxResponseBytes)+64<<10))
 	p := &Provider{cfg: cfg, obs: observe.OrNop(cfg.Observer), auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
 		flights: newFlightGroup(), shares: cfg.Shares, versionKey: key}
 	if p.shares == nil {
 		p.shares = share.New(share.Limits{Total: cfg.VaultMaxConcurrency})
 	}
 	if cfg.SecretCacheTTL > 0 {
-		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, time.Now)
+		p.cache = newSecretCache(cfg.SecretCacheTTL, cfg.SecretCacheMaxEntries, cfg.SecretCacheMaxBytes, time.Now)
 	}
 	if !cfg.DisableDynamicReuse {
 		p.dynamic = dynamic.New(cfg.Dynamic, dynamic.VaultLeases{})

@@ -36,28 +36,45 @@ func cacheable(s *vault.Secret) bool {
 	return s != nil && s.LeaseID == ""
 }
 
-// secretCache keeps GET responses for a fixed TTL, at most max entries. All
+// secretCache keeps GET responses for a fixed TTL, at most max entries and
+// maxBytes bytes (each entry counted as its data's JSON and its key). All
 // entries live equally long, so insertion order is expiry order: expired
 // entries are dropped from the front of the list on every access, and when
-// the cache is full the oldest entry goes first.
+// the cache is full the oldest entries go first. An answer larger than an
+// eighth of maxBytes is not kept.
 type secretCache struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
+	ttl      time.Duration
+	max      int
+	maxBytes int
+	now      func() time.Time
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // key → element holding *cacheEntry
 	order   *list.List               // oldest first
+	bytes   int
 }
 
 type cacheEntry struct {
 	key     string
 	secret  *vault.Secret
 	expires time.Time
+	size    int
 }
 
-func newSecretCache(ttl time.Duration, max int, now func() time.Time) *secretCache {
-	return &secretCache{ttl: ttl, max: max, now: now, entries: map[string]*list.Element{}, order: list.New()}
+// DefaultSecretCacheBytes bounds the secret cache's bytes.
+const DefaultSecretCacheBytes = 64 << 20
+
+func newSecretCache(ttl time.Duration, max, maxBytes int, now func() time.Time) *secretCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultSecretCacheBytes
+	}
+	return &secretCache{ttl: ttl, max: max, maxBytes: maxBytes, now: now, entries: map[string]*list.Element{}, order: list.New()}
+}
+
+// sizeOf estimates what an entry holds in memory.
+func sizeOf(key string, s *vault.Secret) int {
+	b, _ := json.Marshal(s.Data)
+	return len(key) + len(b) + 256
 }
 
 // get returns the fresh response cached under key. Callers must not modify it:
@@ -82,10 +99,15 @@ func (c *secretCache) put(key string, s *vault.Secret) {
 	if el, ok := c.entries[key]; ok {
 		c.remove(el)
 	}
-	for c.order.Len() >= c.max {
+	size := sizeOf(key, s)
+	if size > c.maxBytes/8 {
+		return
+	}
+	for c.order.Len() >= c.max || (c.order.Len() > 0 && c.bytes+size > c.maxBytes) {
 		c.remove(c.order.Front())
 	}
-	c.entries[key] = c.order.PushBack(&cacheEntry{key: key, secret: s, expires: now.Add(c.ttl)})
+	c.entries[key] = c.order.PushBack(&cacheEntry{key: key, secret: s, expires: now.Add(c.ttl), size: size})
+	c.bytes += size
 }
 
 // len returns the number of entries, expired or not.
@@ -102,6 +124,8 @@ func (c *secretCache) dropExpired(now time.Time) {
 }
 
 func (c *secretCache) remove(el *list.Element) {
-	delete(c.entries, el.Value.(*cacheEntry).key)
+	e := el.Value.(*cacheEntry)
+	delete(c.entries, e.key)
+	c.bytes -= e.size
 	c.order.Remove(el)
 }

@@ -6,6 +6,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
@@ -68,7 +69,7 @@ func (g *flightGroup) wait(ctx context.Context, key string, f *flight) (*vault.S
 
 func (g *flightGroup) run(ctx context.Context, key string, f *flight, fn func(context.Context) (*vault.Secret, error)) {
 	defer f.cancel()
-	s, err := fn(ctx)
+	s, err := guard.Call("a shared read", func() (*vault.Secret, error) { return fn(ctx) })
 	g.mu.Lock()
 	if g.flights[key] == f {
 		delete(g.flights, key)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestSecretCache(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-			c := newSecretCache(ttl, tc.max, clock.now)
+			c := newSecretCache(ttl, tc.max, 0, clock.now)
 			for i, st := range tc.steps {
 				switch st.op {
 				case "put":
@@ -138,5 +139,27 @@ func TestCacheable(t *testing.T) {
 				t.Errorf("cacheable = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSecretCacheBoundedByBytes: large answers push out others to stay
+// within the byte bound; one over an eighth of it is not kept.
+func TestSecretCacheBoundedByBytes(t *testing.T) {
+	c := newSecretCache(time.Minute, 1000, 100<<10, time.Now)
+	big := func(n int) *vault.Secret {
+		return &vault.Secret{Data: map[string]any{"v": strings.Repeat("x", n)}}
+	}
+	for i := range 100 {
+		c.put(fmt.Sprint("k", i), big(10<<10))
+		if c.bytes > 100<<10 {
+			t.Fatalf("after %d puts the cache holds %d bytes, over its 100 KiB", i+1, c.bytes)
+		}
+	}
+	if n := c.len(); n < 5 || n > 10 {
+		t.Errorf("%d entries of 10 KiB kept in 100 KiB", n)
+	}
+	c.put("huge", big(20<<10))
+	if _, ok := c.get("huge"); ok {
+		t.Error("an answer over an eighth of the bound was kept")
 	}
 }

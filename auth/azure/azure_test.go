@@ -329,7 +329,7 @@ func TestAzureError(t *testing.T) {
 		})
 	}
 	err := azureError("exchanging", errors.New(long))
-	if msg := err.Error(); len(msg) != len("exchanging: ")+800+len("…") || !strings.HasSuffix(msg, "…") {
-		t.Errorf("long message not cut at 800 bytes: %d bytes", len(msg))
+	if msg := err.Error(); len(msg) != len("exchanging: ")+600+len("…") || !strings.HasSuffix(msg, "…") {
+		t.Errorf("long message not cut at 600 bytes (retry.OneLine): %d bytes", len(msg))
 	}
 }

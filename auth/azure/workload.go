@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // workloadToken exchanges the pod's service-account token for an Entra ID
@@ -78,9 +79,5 @@ func azureError(what string, err error) error {
 	if !errors.As(err, &afe) {
 		kind = auth.KindUnavailable
 	}
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	if len(msg) > 800 {
-		msg = msg[:800] + "…"
-	}
-	return &auth.Error{Kind: kind, Err: fmt.Errorf("%s: %s", what, msg)}
+	return &auth.Error{Kind: kind, Err: fmt.Errorf("%s: %s", what, retry.OneLine(err.Error()))}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 )
 
 // Defaults.
@@ -172,14 +174,9 @@ func (p *Pool) work(ctx context.Context) {
 	}
 }
 
-// run calls job within the timeout; a panic is logged (without its value,
-// which may hold anything) and the worker goes on.
+// run calls job within the timeout; a panic is logged and the worker goes on.
 func (p *Pool) run(ctx context.Context, job Job) {
-	defer func() {
-		if r := recover(); r != nil {
-			klog.ErrorS(nil, "recovered from a panic in background Vault work; the provider keeps serving", "panicType", typeName(r))
-		}
-	}()
+	defer guard.Recover("background Vault work", nil)
 	jctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	job(jctx)

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	vault "github.com/hashicorp/vault/api"
 )
@@ -335,13 +336,21 @@ func Redact(raw string) string {
 	return u.String()
 }
 
-// OneLine joins s's lines and spaces and caps it at 600 bytes, for
-// messages that end up in a pod's events (which Kubernetes aggregates by
-// message, one line each).
+// OneLine joins s's lines and spaces and caps it at 600 bytes: every text
+// a remote server chose (Vault's, Entra ID's messages) that a message
+// quotes goes through it, as messages end up in a pod's events (which
+// Kubernetes aggregates by message, one line each) and the log.
 func OneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
+	return Truncate(strings.Join(strings.Fields(s), " "), 600)
+}
+
+// Truncate caps s at n bytes, at a character boundary, marking the cut.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

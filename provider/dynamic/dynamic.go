@@ -28,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/background"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
@@ -196,7 +197,7 @@ func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(con
 		// must not fail the others, yet the call keeps its deadline.
 		sctx, cancel := shared.Context(ctx)
 		defer cancel()
-		return s.refresh(sctx, key, owner, issue)
+		return guard.Call("obtaining a dynamic secret", func() (any, error) { return s.refresh(sctx, key, owner, issue) })
 	})
 	select {
 	case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -51,8 +52,25 @@ type DecodeError struct {
 	Err                 error
 }
 
+// Error names the object and the encoding only: the decoders' own errors
+// quote the offending byte (encoding/hex: invalid byte: U+0058 'X'), a
+// piece of the secret, and this message reaches the pod's events.
 func (e *DecodeError) Error() string {
-	return fmt.Sprintf("secretKey %q at %s is not valid %s (encoding parameter): %v", e.Key, e.Path, e.Encoding, e.Err)
+	return fmt.Sprintf("secretKey %q at %s is not valid %s (encoding parameter): %s", e.Key, e.Path, e.Encoding, decodeProblem(e.Err))
+}
+
+// decodeProblem describes a decoding failure without any of the input.
+func decodeProblem(err error) string {
+	var ce base64.CorruptInputError
+	switch {
+	case errors.As(err, &ce):
+		return fmt.Sprintf("an invalid character at byte %d", int64(ce))
+	case errors.Is(err, hex.ErrLength):
+		return "an odd number of hex digits"
+	case errors.As(err, new(hex.InvalidByteError)):
+		return "a character that is not a hex digit"
+	}
+	return "not decodable"
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -154,5 +155,25 @@ func TestContentWholeSecret(t *testing.T) {
 	b.Data["data"].(map[string]any)["password"] = "pw2"
 	if cb2, _ := Content(b, o); string(cb2) == string(ca) {
 		t.Errorf("content did not change with the data")
+	}
+}
+
+// TestDecodeErrorQuotesNoSecret: a value that is not valid hex or base64
+// is refused without quoting any of it.
+func TestDecodeErrorQuotesNoSecret(t *testing.T) {
+	for _, tc := range []struct{ encoding, value string }{
+		{params.EncodingHex, "SECRETX"}, {params.EncodingHex, "abc"}, {params.EncodingBase64, "SEC!RET"},
+	} {
+		s := &vault.Secret{Data: map[string]any{"k": tc.value}}
+		_, err := Content(s, params.Object{ObjectName: "o", SecretPath: "kv/x", SecretKey: "k", Encoding: tc.encoding})
+		var de *DecodeError
+		if !errors.As(err, &de) {
+			t.Fatalf("%s %q: %v, want a DecodeError", tc.encoding, tc.value, err)
+		}
+		for _, piece := range []string{"X", "'", "!", "SEC", "U+"} {
+			if strings.Contains(err.Error(), piece) {
+				t.Errorf("%s: the error quotes %q of the secret: %v", tc.encoding, piece, err)
+			}
+		}
 	}
 }

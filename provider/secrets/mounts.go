@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
@@ -100,7 +101,7 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, via Via, 
 		ch := c.lookups.DoChan(scope+first, func() (any, error) {
 			sctx, cancel := shared.Context(ctx)
 			defer cancel()
-			return c.fetch(sctx, client, via, scope, path, retry)
+			return guard.Call("finding the mount of "+path, func() (any, error) { return c.fetch(sctx, client, via, scope, path, retry) })
 		})
 		var res singleflight.Result
 		select {

@@ -225,7 +225,7 @@ func (e *Error) Error() string {
 func vaultError(method, path string, err error) *Error {
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
-		msg := strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " ")
+		msg := retry.OneLine(strings.Join(re.Errors, "; "))
 		if msg == "" {
 			msg = http.StatusText(re.StatusCode)
 		}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -12,6 +10,8 @@ import (
 	"google.golang.org/grpc/status"
 	"k8s.io/klog/v2"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 )
 
 // recoverPanics turns a panic in a call into codes.Internal, logged with
@@ -28,7 +28,7 @@ func (s *Server) recoverPanics(ctx context.Context, req any, info *grpc.UnarySer
 		if r == nil {
 			return
 		}
-		what := describePanic(r)
+		what := guard.Describe(r)
 		klog.ErrorS(nil, "recovered from a panic; the provider keeps serving", "method", info.FullMethod, "panic", what, "stack", string(debug.Stack()))
 		if info.FullMethod == mountMethod {
 			s.obs.ObserveMount(codes.Internal.String(), time.Since(start))
@@ -41,10 +41,3 @@ func (s *Server) recoverPanics(ctx context.Context, req any, info *grpc.UnarySer
 
 // mountMethod is the full gRPC name of Mount.
 const mountMethod = pb.CSIDriverProvider_Mount_FullMethodName
-
-func describePanic(r any) string {
-	if e, ok := r.(runtime.Error); ok {
-		return "runtime error: " + e.Error()
-	}
-	return fmt.Sprintf("a panic with a value of type %T", r)
-}

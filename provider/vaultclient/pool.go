@@ -9,6 +9,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
@@ -30,6 +31,7 @@ type Pool struct {
 	timeout  time.Duration
 	observer observe.Observer // nil: no requests counted
 	idle     time.Duration
+	maxBody  int64 // bytes read of a successful answer
 	now      func() time.Time
 
 	builds singleflight.Group // one build per key at a time
@@ -56,6 +58,20 @@ func WithMaxClients(n int) PoolOption {
 	}
 }
 
+// WithMaxBody bounds the bytes read of a successful answer (default
+// DefaultMaxBody).
+func WithMaxBody(n int64) PoolOption {
+	return func(p *Pool, _ *int) {
+		if n > 0 {
+			p.maxBody = n
+		}
+	}
+}
+
+// DefaultMaxBody is twice the driver's default receive limit: a Mount's
+// files are bounded by --max-mount-bytes, and JSON adds escapes.
+const DefaultMaxBody = 8 << 20
+
 // WithIdleTimeout drops clients unused this long (default DefaultIdleTimeout).
 func WithIdleTimeout(d time.Duration) PoolOption {
 	return func(p *Pool, _ *int) {
@@ -68,7 +84,7 @@ func WithIdleTimeout(d time.Duration) PoolOption {
 // NewPool returns a Pool whose clients time out requests after timeout and,
 // if observer is not nil, report every HTTP request's kind and status to it.
 func NewPool(timeout time.Duration, observer observe.Observer, opts ...PoolOption) *Pool {
-	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, now: time.Now}
+	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, maxBody: DefaultMaxBody, now: time.Now}
 	max := DefaultMaxClients
 	for _, o := range opts {
 		o(p, &max)
@@ -87,7 +103,8 @@ func (p *Pool) Get(address string, tls params.TLS) (*vault.Client, error) {
 	if c, ok := p.cached(key); ok {
 		return c, nil
 	}
-	v, err, _ := p.builds.Do(key, func() (any, error) {
+	v, err, _ := p.builds.Do(key, func() (v any, err error) {
+		defer guard.Recover("building a Vault client", &err)
 		if c, ok := p.cached(key); ok {
 			return c, nil
 		}

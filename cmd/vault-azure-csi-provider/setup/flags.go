@@ -43,6 +43,7 @@ type Options struct {
 	TokenCacheSize  int
 	ClientCacheSize int
 	SecretCacheSize int
+	SecretCacheMB   int
 	RequireTLS      bool
 	DynamicReuse    bool
 	DynamicIdle     time.Duration
@@ -93,6 +94,7 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.IntVar(&o.TokenCacheSize, "token-cache-size", auth.DefaultMaxTokens, "most Vault tokens cached (one per identity, role, Vault address and namespace); the least recently used is revoked first")
 	fs.IntVar(&o.ClientCacheSize, "vault-client-cache-size", vaultclient.DefaultMaxClients, "most Vault clients kept (one per vaultAddress and TLS settings); unused ones are also dropped after 10 minutes")
 	fs.IntVar(&o.SecretCacheSize, "secret-cache-size", 4096, "most Vault responses in the secret cache (see --secret-cache-ttl)")
+	fs.IntVar(&o.SecretCacheMB, "secret-cache-mb", 64, "most MiB the secret cache holds (its answers' data as JSON); an answer over an eighth of it is not cached")
 	fs.BoolVar(&o.DynamicReuse, "reuse-dynamic-secrets", true, "keep each pod's dynamic secrets (leases such as database/creds, and pki certificates) and hand them out again at the pod's rotation polls until they must be renewed or replaced; false: a new one at every Mount (as objects with reuse: false)")
 	fs.DurationVar(&o.DynamicIdle, "dynamic-idle-revoke", dynamic.DefaultIdleRevoke, "only for pods whose liveness is unknown (no answer from --kubelet-pod-resources-socket): after this long without a Mount their dynamic secrets are no longer renewed and expire at their TTL; they are never revoked early")
 	fs.IntVar(&o.DynamicMax, "dynamic-max-secrets", dynamic.DefaultMaxSecrets, "most dynamic secrets kept over all pods of the node; beyond it a new one fails its Mount with ResourceExhausted (none is evicted)")

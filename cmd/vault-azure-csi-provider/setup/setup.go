@@ -35,7 +35,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if o.SecretCacheTTL < 0 || o.VaultMaxConc < 0 || o.VaultMaxPerAddr < 0 || o.VaultMaxPerNS < 0 {
 		return nil, fmt.Errorf("--secret-cache-ttl (got %s) and --vault-max-concurrency* (got %d, %d, %d) must not be negative", o.SecretCacheTTL, o.VaultMaxConc, o.VaultMaxPerAddr, o.VaultMaxPerNS)
 	}
-	for name, n := range map[string]int{"--token-cache-size": o.TokenCacheSize, "--vault-client-cache-size": o.ClientCacheSize, "--secret-cache-size": o.SecretCacheSize} {
+	for name, n := range map[string]int{"--token-cache-size": o.TokenCacheSize, "--vault-client-cache-size": o.ClientCacheSize, "--secret-cache-size": o.SecretCacheSize, "--secret-cache-mb": o.SecretCacheMB} {
 		if n < 1 {
 			return nil, fmt.Errorf("%s must be at least 1 (got %d)", name, n)
 		}
@@ -87,6 +87,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		Observer:              m,
 		SecretCacheTTL:        o.SecretCacheTTL,
 		SecretCacheMaxEntries: o.SecretCacheSize,
+		SecretCacheMaxBytes:   o.SecretCacheMB << 20,
 		MaxVaultClients:       o.ClientCacheSize,
 		RequireVaultTLS:       o.RequireTLS,
 		Shares:                shares,
