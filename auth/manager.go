@@ -338,7 +338,7 @@ func (m *Manager) login(ctx context.Context, client *vault.Client, method Method
 func explainLoginError(method Method, req *Request, principal, path string, data map[string]any, err error) error {
 	var re *vault.ResponseError
 	if !errors.As(err, &re) {
-		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", req.VaultAddress, "/v1/"+path, err, retry.TLSHint(err.Error()))}
+		return &Error{Kind: KindUnavailable, Err: fmt.Errorf("logging in to Vault at %s%s: %w%s", retry.Redact(req.VaultAddress), "/v1/"+path, err, retry.TLSHint(err.Error()))}
 	}
 	msg := fmt.Sprintf("Vault refused the %s login for role %q at %s (HTTP %d: %s) as %s",
 		req.Method, req.Role, path, re.StatusCode, vaultMessage(re), principal)

@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 )
 
@@ -38,7 +40,7 @@ func (g *plaintextGuard) check(addr string) error {
 	}
 	if g.require {
 		return &params.Error{Parameter: "vaultAddress", Problem: fmt.Sprintf(
-			"%q uses plain http://, which this provider refuses (--require-vault-tls): the pod's Azure or service-account token, its Vault token and its secrets would travel in cleartext; use https://", addr)}
+			"%q uses plain http://, which this provider refuses (--require-vault-tls): the pod's Azure or service-account token, its Vault token and its secrets would travel in cleartext; use https://", auth.Short(retry.Redact(addr)))}
 	}
 	g.mu.Lock()
 	_, seen := g.warned.Get(addr)
@@ -47,7 +49,7 @@ func (g *plaintextGuard) check(addr string) error {
 	}
 	g.mu.Unlock()
 	if !seen {
-		klog.InfoS("WARNING: Vault address uses plain http://: Azure and service-account tokens, Vault tokens and secrets travel in cleartext; use https:// (--require-vault-tls refuses such addresses)", "vaultAddress", addr)
+		klog.InfoS("WARNING: Vault address uses plain http://: Azure and service-account tokens, Vault tokens and secrets travel in cleartext; use https:// (--require-vault-tls refuses such addresses)", "vaultAddress", retry.Redact(addr))
 	}
 	return nil
 }

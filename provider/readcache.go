@@ -2,14 +2,13 @@ package provider
 
 import (
 	"container/list"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
 
@@ -18,13 +17,11 @@ import (
 // the same token share cached or coalesced responses; the token itself is
 // never kept in a key.
 func readScope(address, connection, namespace, token string) string {
-	sum := sha256.Sum256([]byte(token))
-	k, _ := json.Marshal([]string{address, connection, namespace, hex.EncodeToString(sum[:])})
-	return string(k)
+	return keys.Join(address, connection, namespace, keys.Hash(token))
 }
 
 // readKey is the cache and coalescing key of one request within a scope
-// (a JSON array, so the two cannot run together).
+// (both length-prefixed, so the two cannot run together).
 func readKey(scope string, r secrets.Request) string {
 	return scope + r.Key()
 }

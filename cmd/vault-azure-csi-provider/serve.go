@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/metrics"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/server"
@@ -22,7 +23,7 @@ func serve(ctx context.Context, o *setup.Options) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("starting", "version", version, "endpoint", o.Endpoint, "defaultVaultAddress", o.VaultAddr,
+	klog.InfoS("starting", "version", version, "endpoint", o.Endpoint, "defaultVaultAddress", retry.Redact(o.VaultAddr),
 		"nodeIdentityNamespaces", o.NodeIdentityNamespaces())
 	setup.LogVersionKey(o.VersionKeyFile)
 	probe, err := newSocketProbe(o.Endpoint)

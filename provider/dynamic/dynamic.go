@@ -29,6 +29,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/background"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
@@ -192,7 +193,7 @@ func (s *Store) Obtain(ctx context.Context, key Key, owner Owner, issue func(con
 	}
 	// One call per key, whoever asks: two concurrent first Mounts of one
 	// pod must not both issue (one lease would be orphaned).
-	ch := s.group.DoChan(fmt.Sprintf("%q", []string{key.Pod.UID, key.Identity, key.Request}), func() (any, error) {
+	ch := s.group.DoChan(keys.Join(key.Pod.UID, key.Identity, key.Request), func() (any, error) {
 		// Shared by the pod's concurrent Mounts: the first one giving up
 		// must not fail the others, yet the call keeps its deadline.
 		sctx, cancel := shared.Context(ctx)
