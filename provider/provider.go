@@ -163,10 +163,10 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 			return nil, fmt.Errorf("creating the object-version key: %w", err)
 		}
 	}
-	// Vault's answers are read up to twice the Mount's bound (JSON escapes)
-	// and 64 KiB of envelope: more could never be mounted.
+	// Vault's answers are read up to the Mount's bound and 64 KiB of
+	// envelope: more could never be mounted.
 	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.Observer, vaultclient.WithMaxClients(cfg.MaxVaultClients),
-		vaultclient.WithMaxBody(2*int64(cfg.MaxResponseBytes)+64<<10))
+		vaultclient.WithMaxBody(int64(cfg.MaxResponseBytes)+64<<10))
 	p := &Provider{cfg: cfg, obs: observe.OrNop(cfg.Observer), auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
 		flights: newFlightGroup(), shares: cfg.Shares, versionKey: key}
 	if p.shares == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
@@ -32,6 +33,10 @@ type Pool struct {
 	observer observe.Observer // nil: no requests counted
 	idle     time.Duration
 	maxBody  int64 // bytes read of a successful answer
+	// budget bounds the bytes of answers being read at once, over every
+	// client of the pool.
+	budget      *semaphore.Weighted
+	budgetBytes int64
 	now      func() time.Time
 
 	builds singleflight.Group // one build per key at a time
@@ -68,9 +73,9 @@ func WithMaxBody(n int64) PoolOption {
 	}
 }
 
-// DefaultMaxBody is twice the driver's default receive limit: a Mount's
-// files are bounded by --max-mount-bytes, and JSON adds escapes.
-const DefaultMaxBody = 8 << 20
+// DefaultMaxBody is the driver's default receive limit and 64 KiB of
+// envelope: a Mount's files are bounded by --max-mount-bytes.
+const DefaultMaxBody = 4<<20 + 64<<10
 
 // WithIdleTimeout drops clients unused this long (default DefaultIdleTimeout).
 func WithIdleTimeout(d time.Duration) PoolOption {
@@ -84,13 +89,14 @@ func WithIdleTimeout(d time.Duration) PoolOption {
 // NewPool returns a Pool whose clients time out requests after timeout and,
 // if observer is not nil, report every HTTP request's kind and status to it.
 func NewPool(timeout time.Duration, observer observe.Observer, opts ...PoolOption) *Pool {
-	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, maxBody: DefaultMaxBody, now: time.Now}
-	max := DefaultMaxClients
+	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, maxBody: DefaultMaxBody, budgetBytes: DefaultBodyBudget, now: time.Now}
+	size := DefaultMaxClients
 	for _, o := range opts {
-		o(p, &max)
+		o(p, &size)
 	}
+	p.budget = semaphore.NewWeighted(max(p.budgetBytes, 2*p.maxBody))
 	// NewLRU fails only for a size below 1.
-	p.clients, _ = simplelru.NewLRU[string, *pooled](max, func(_ string, c *pooled) { p.dropped = append(p.dropped, c.client) })
+	p.clients, _ = simplelru.NewLRU[string, *pooled](size, func(_ string, c *pooled) { p.dropped = append(p.dropped, c.client) })
 	return p
 }
 
