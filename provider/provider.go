@@ -244,6 +244,7 @@ func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) 
 	if err != nil {
 		return nil, err
 	}
+	ctx = vaultclient.WithNamespace(ctx, prm.Pod.Namespace)
 	addr := prm.VaultAddress
 	if addr == "" {
 		addr = p.cfg.DefaultVaultAddress

@@ -140,7 +140,11 @@ type Store struct {
 	mu      sync.Mutex
 	entries map[Key]*entry
 	perNS   map[string]int
-	tokens  map[string]*tokenState // by token
+	// pending counts the issues admitted and not yet kept, per namespace
+	// and in all: concurrent Mounts are admitted against what they will keep.
+	pending      map[string]int
+	pendingTotal int
+	tokens       map[string]*tokenState // by token
 	dirty   bool                   // changed since the last Snapshot
 }
 
@@ -160,7 +164,7 @@ func New(cfg Config, api LeaseAPI) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}, perNS: map[string]int{}, tokens: map[string]*tokenState{}}
+	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}, perNS: map[string]int{}, pending: map[string]int{}, tokens: map[string]*tokenState{}}
 }
 
 func (s *Store) event(e Event) { s.cfg.Observer.DynamicEvent(string(e)) }
@@ -273,8 +277,9 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 		s.event(EventReuse)
 		return e.secret, nil
 	}
-	err := s.admit(key)
+	reserved, err := s.admit(key)
 	s.mu.Unlock()
+	defer s.unreserve(key, reserved)
 	if action == actionRenew {
 		if sec, ok := s.renewForMount(ctx, key, e, owner); ok {
 			return sec, nil
@@ -294,19 +299,38 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 	return sec, nil
 }
 
-// admit refuses a new key when its namespace or the store is full; mu is
-// held. A key already kept is replaced, never refused.
-func (s *Store) admit(key Key) error {
+// admit refuses a new key when its namespace or the store is full, counting
+// the issues admitted and not kept yet; an admitted new key is reserved
+// (reserved true) until unreserve. mu is held. A key already kept is
+// replaced, never refused.
+func (s *Store) admit(key Key) (reserved bool, err error) {
 	if _, ok := s.entries[key]; ok {
-		return nil
+		return false, nil
 	}
-	if n := s.perNS[key.Pod.Namespace]; n >= s.cfg.MaxPerNamespace {
-		return &CapacityError{Namespace: key.Pod.Namespace, Held: n, Limit: s.cfg.MaxPerNamespace, Flag: "--dynamic-max-secrets-per-namespace"}
+	ns := key.Pod.Namespace
+	if n := s.perNS[ns] + s.pending[ns]; n >= s.cfg.MaxPerNamespace {
+		return false, &CapacityError{Namespace: ns, Held: n, Limit: s.cfg.MaxPerNamespace, Flag: "--dynamic-max-secrets-per-namespace"}
 	}
-	if len(s.entries) >= s.cfg.MaxSecrets {
-		return &CapacityError{Namespace: key.Pod.Namespace, Held: s.perNS[key.Pod.Namespace], Limit: s.cfg.MaxSecrets, Flag: "--dynamic-max-secrets (over all namespaces)"}
+	if len(s.entries)+s.pendingTotal >= s.cfg.MaxSecrets {
+		return false, &CapacityError{Namespace: ns, Held: s.perNS[ns], Limit: s.cfg.MaxSecrets, Flag: "--dynamic-max-secrets (over all namespaces)"}
 	}
-	return nil
+	s.pending[ns]++
+	s.pendingTotal++
+	return true, nil
+}
+
+// unreserve ends a reservation of admit (the secret is kept by now, or was
+// not issued).
+func (s *Store) unreserve(key Key, reserved bool) {
+	if !reserved {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[key.Pod.Namespace]--; s.pending[key.Pod.Namespace] <= 0 {
+		delete(s.pending, key.Pod.Namespace)
+	}
+	s.pendingTotal--
 }
 
 // renewForMount renews e's lease for a Mount; it reports false when a new

@@ -279,3 +279,34 @@ func TestRestartKeepsRunningPodsCredentials(t *testing.T) {
 		t.Errorf("revoked %v after the pod is gone, want %s", v.revokes, sec.LeaseID)
 	}
 }
+
+// TestNamespaceShareUnderConcurrency: 60 concurrent first issues of one
+// namespace keep at most its share; the others are refused, none revoked.
+func TestNamespaceShareUnderConcurrency(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	s := New(Config{Now: c.Now, MaxSecrets: 100, MaxPerNamespace: 20}, v)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	refused := 0
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := Key{Pod: PodRef{UID: fmt.Sprint("u", i), Namespace: "attacker", Name: fmt.Sprint("p", i)}, Request: "r"}
+			_, err := s.Obtain(context.Background(), key, Owner{}, func(ctx context.Context) (*vault.Secret, error) { <-release; return v.issue(ctx) })
+			if isCapacity(err) {
+				mu.Lock()
+				refused++
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if s.Len() != 20 || refused != 40 || len(v.revokes) != 0 {
+		t.Errorf("kept %d, refused %d, revoked %v; want 20, 40, none", s.Len(), refused, v.revokes)
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-
-	"golang.org/x/sync/semaphore"
 )
 
 const (
@@ -16,10 +14,7 @@ const (
 	// maxAPIBody bounds answers that carry no secret of a class's: logins,
 	// token calls, mount lookups, lease renewals.
 	maxAPIBody = 256 << 10
-	// DefaultBodyBudget bounds the bytes of Vault answers being read at
-	// once, over every Mount.
-	DefaultBodyBudget = 96 << 20
-	budgetChunk       = 32 << 10
+	budgetChunk = 32 << 10
 )
 
 // TooLargeError is an answer from Vault larger than the provider reads.
@@ -31,24 +26,13 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("the answer is larger than the %d bytes this provider reads from Vault for it (--max-mount-bytes bounds secrets)", e.Limit)
 }
 
-// BusyError is an answer that could not be read because the answers being
-// read at once fill the provider's budget.
-type BusyError struct {
-	Budget int64
-}
-
-func (e *BusyError) Error() string {
-	return fmt.Sprintf("the provider is reading %d MiB of Vault answers at once, its bound: try again", e.Budget>>20)
-}
-
 // limitTransport bounds what is read of each answer — a vaultAddress is
 // chosen by a class, and its server may send an endless body — and of all
 // answers being read at once (budget).
 type limitTransport struct {
 	next   http.RoundTripper
 	max    int64 // bytes of a successful read of a secret
-	budget *semaphore.Weighted
-	total  int64
+	budget *budget
 }
 
 func (t limitTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -67,7 +51,7 @@ func (t limitTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, &TooLargeError{Limit: limit}
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: limit, limit: limit, budget: t.budget, total: t.total}
+	resp.Body = &limitedBody{rc: resp.Body, left: limit, limit: limit, res: t.budget.open(r.Context())}
 	return resp, nil
 }
 
@@ -78,12 +62,10 @@ func apiPath(p string) bool {
 }
 
 type limitedBody struct {
-	rc       io.ReadCloser
-	left     int64
-	limit    int64
-	budget   *semaphore.Weighted
-	total    int64
-	reserved int64 // of the budget, released at Close
+	rc    io.ReadCloser
+	left  int64
+	limit int64
+	res   *reservation // of the budget, released at Close
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -93,13 +75,8 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.left+1 {
 		p = p[:b.left+1]
 	}
-	read := b.limit - b.left
-	if b.budget != nil && read+int64(len(p)) > b.reserved {
-		need := max(int64(budgetChunk), read+int64(len(p))-b.reserved)
-		if !b.budget.TryAcquire(need) {
-			return 0, &BusyError{Budget: b.total}
-		}
-		b.reserved += need
+	if err := b.res.grow(b.limit - b.left + int64(len(p))); err != nil {
+		return 0, err
 	}
 	n, err := b.rc.Read(p)
 	b.left -= int64(n)
@@ -110,9 +87,6 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error {
-	if b.budget != nil && b.reserved > 0 {
-		b.budget.Release(b.reserved)
-		b.reserved = 0
-	}
+	b.res.close()
 	return b.rc.Close()
 }

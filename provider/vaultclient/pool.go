@@ -7,7 +7,6 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	vault "github.com/hashicorp/vault/api"
-	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
@@ -34,9 +33,8 @@ type Pool struct {
 	idle     time.Duration
 	maxBody  int64 // bytes read of a successful answer
 	// budget bounds the bytes of answers being read at once, over every
-	// client of the pool.
-	budget      *semaphore.Weighted
-	budgetBytes int64
+	// client of the pool and per namespace.
+	budget *budget
 	now      func() time.Time
 
 	builds singleflight.Group // one build per key at a time
@@ -89,12 +87,13 @@ func WithIdleTimeout(d time.Duration) PoolOption {
 // NewPool returns a Pool whose clients time out requests after timeout and,
 // if observer is not nil, report every HTTP request's kind and status to it.
 func NewPool(timeout time.Duration, observer observe.Observer, opts ...PoolOption) *Pool {
-	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, maxBody: DefaultMaxBody, budgetBytes: DefaultBodyBudget, now: time.Now}
+	p := &Pool{timeout: timeout, observer: observer, idle: DefaultIdleTimeout, maxBody: DefaultMaxBody, now: time.Now}
 	size := DefaultMaxClients
 	for _, o := range opts {
 		o(p, &size)
 	}
-	p.budget = semaphore.NewWeighted(max(p.budgetBytes, 2*p.maxBody))
+	// Room for at least two of the largest answers, in all and per namespace.
+	p.budget = newBudget(max(DefaultBodyBudget, 4*p.maxBody), max(DefaultNamespaceBodyShare, 2*p.maxBody))
 	// NewLRU fails only for a size below 1.
 	p.clients, _ = simplelru.NewLRU[string, *pooled](size, func(_ string, c *pooled) { p.dropped = append(p.dropped, c.client) })
 	return p

@@ -35,7 +35,7 @@ func (p *Pool) newClient(address string, tls params.TLS) (*vault.Client, error) 
 		return nil, fmt.Errorf("creating Vault client for %s: unexpected transport %T", address, cfg.HttpClient.Transport)
 	}
 	transport.TLSClientConfig = tc
-	var rt http.RoundTripper = limitTransport{next: transport, max: p.maxBody, budget: p.budget, total: p.budgetBytes}
+	var rt http.RoundTripper = limitTransport{next: transport, max: p.maxBody, budget: p.budget}
 	if obs := p.observer; obs != nil {
 		rt = observe.Transport(rt, func(r *http.Request, status int) {
 			obs.VaultRequest(requestKind(r.Method, r.URL.Path), status)
