@@ -145,7 +145,7 @@ type Store struct {
 	pending      map[string]int
 	pendingTotal int
 	tokens       map[string]*tokenState // by token
-	dirty   bool                   // changed since the last Snapshot
+	dirty        bool                   // changed since the last Snapshot
 }
 
 // New returns a Store that renews and revokes with api.

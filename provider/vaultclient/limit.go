@@ -13,7 +13,7 @@ const (
 	maxErrorBody = 64 << 10
 	// maxAPIBody bounds answers that carry no secret of a class's: logins,
 	// token calls, mount lookups, lease renewals.
-	maxAPIBody = 256 << 10
+	maxAPIBody  = 256 << 10
 	budgetChunk = 32 << 10
 )
 

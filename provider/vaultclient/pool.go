@@ -35,7 +35,7 @@ type Pool struct {
 	// budget bounds the bytes of answers being read at once, over every
 	// client of the pool and per namespace.
 	budget *budget
-	now      func() time.Time
+	now    func() time.Time
 
 	builds singleflight.Group // one build per key at a time
 
