@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,48 +178,12 @@ func kubernetesClass(addr string, i int) map[string]string {
 		"objects": fmt.Sprintf("- {objectName: x, secretPath: kv/evil-%d, secretKey: k}\n", i)}
 }
 
-// hostileVault serves a Vault that accepts every login (with login) and
-// answers every other request with serve, until stop is closed (before
-// the server closes, when the test ends).
-func hostileVault(t *testing.T, login bool, serve func(w http.ResponseWriter, r *http.Request, stop <-chan struct{})) string {
+// hostileVault serves a world.HostileVault until the test ends.
+func hostileVault(t *testing.T, login bool, serve world.HostileHandler) string {
 	t.Helper()
-	stop := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if login && strings.HasSuffix(r.URL.Path, "/login") {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, `{"auth":{"client_token":"hvs.evil","lease_duration":3600,"renewable":true}}`)
-			return
-		}
-		serve(w, r, stop)
-	}))
-	t.Cleanup(srv.Close)              // runs last:
-	t.Cleanup(func() { close(stop) }) // the handlers end first
-	return srv.URL
-}
-
-// hang answers nothing until stop.
-func hang(_ http.ResponseWriter, r *http.Request, stop <-chan struct{}) {
-	select {
-	case <-stop:
-	case <-r.Context().Done():
-	}
-}
-
-func endlessBody(w http.ResponseWriter, _ *http.Request, stop <-chan struct{}) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(`{"data":{"k":"`))
-	chunk := []byte(strings.Repeat("A", 64<<10))
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		if _, err := w.Write(chunk); err != nil {
-			return
-		}
-	}
+	url, closeFn := world.HostileVault(login, serve)
+	t.Cleanup(closeFn)
+	return url
 }
 
 // TestHostileNeighbours runs each attack while the victim mounts.
@@ -257,13 +220,13 @@ func TestHostileNeighbours(t *testing.T) {
 			return withDefaults(map[string]string{"vaultCACertPath": []string{"/dev/zero", fifo, huge}[i%3], "vaultAddress": "https://127.0.0.1:1"})
 		}, codes.InvalidArgument, 2 * time.Second, "is not a readable PEM file"},
 		{"a Vault that answers logins with an endless body", 40, 10 * time.Second, func(i int) map[string]string {
-			return kubernetesClass(hostileVault(t, false, endlessBody), i)
+			return kubernetesClass(hostileVault(t, false, world.EndlessBody), i)
 		}, codes.Unavailable, 8 * time.Second, "larger than the"},
 		{"a Vault that answers reads with an endless body", 40, 10 * time.Second, func(i int) map[string]string {
-			return kubernetesClass(hostileVault(t, true, endlessBody), i)
+			return kubernetesClass(hostileVault(t, true, world.EndlessBody), i)
 		}, codes.Unavailable, 8 * time.Second, ""},
 		{"a Vault that never answers, 64 Mounts", 64, 5 * time.Second, func(i int) map[string]string {
-			return kubernetesClass(hostileVault(t, false, hang), i)
+			return kubernetesClass(hostileVault(t, false, world.Hang), i)
 		}, codes.DeadlineExceeded, 7 * time.Second, ""},
 		{"a namespace filling the dynamic-secret store", 6, 30 * time.Second, func(i int) map[string]string {
 			var objs strings.Builder

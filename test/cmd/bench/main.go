@@ -103,8 +103,14 @@ func run(o options) error {
 		}
 		reports = append(reports, r)
 	}
+	progress("hostile neighbours")
+	nb, err := runNeighbours(ctx, w, set.single[10], o.warmSamples)
+	if err != nil {
+		return fmt.Errorf("hostile neighbours: %w", err)
+	}
 	var out strings.Builder
 	missed := writeTable(&out, o, reports)
+	missed = append(missed, writeNeighbours(&out, nb)...)
 	fmt.Fprintf(&out, "\nMachine: %s. Bench run took %s.\n", machine(), time.Since(started).Round(time.Second))
 	fmt.Print(out.String())
 	if refused := w.Proxy.Refused(); len(refused) > 0 {
