@@ -37,10 +37,11 @@ func TestChartLintsCleanly(t *testing.T) {
 
 // everythingOn enables every optional part of the chart.
 const everythingOn = `
-vault: {address: "https://vault.vault.svc:8200", timeout: 10s}
+vault: {address: "https://vault.vault.svc:8200", timeout: 10s, allowedAddresses: ["https://vault.vault.svc:8200", "https://*.vault.example.com"], allowedTLSDirs: ["/etc/vault-tls/{namespace}"]}
 azure:
   tenantID: 7f3b1c52-3f0e-4b7a-9a51-6c1f2d9e8a40
   allowNodeIdentityNamespaces: [ops, monitoring]
+  nodeIdentities: ["ops:system", "monitoring:0c6b8f2e-5a1d-4c3b-9e7f-1a2b3c4d5e6f"]
   authorityHost: https://login.microsoftonline.us/
 providersDir: /etc/kubernetes/secrets-store-csi-providers
 metrics:
@@ -245,6 +246,8 @@ func TestChartOptions(t *testing.T) {
 		"--vault-addr=https://vault.vault.svc:8200", "--vault-timeout=10s",
 		"--azure-tenant-id=7f3b1c52-3f0e-4b7a-9a51-6c1f2d9e8a40", "--allow-node-identity-namespaces=ops,monitoring",
 		"--azure-authority-host=https://login.microsoftonline.us/", "--max-mount-bytes=8388608",
+		"--allow-node-identity=ops:system,monitoring:0c6b8f2e-5a1d-4c3b-9e7f-1a2b3c4d5e6f",
+		"--allowed-vault-addresses=https://vault.vault.svc:8200,https://*.vault.example.com", "--allowed-tls-dirs=/etc/vault-tls/{namespace}",
 	} {
 		if !hasArg(c, arg) {
 			t.Errorf("args %q lack %s", c.Args, arg)
