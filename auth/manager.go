@@ -20,6 +20,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/shared"
 )
 
 // Manager logs in with the configured methods and caches Vault tokens per
@@ -154,8 +155,11 @@ func (m *Manager) Token(ctx context.Context, client *vault.Client, req *Request)
 	}
 	ch := m.group.DoChan(key, func() (any, error) {
 		// Callers share this login: one caller giving up must not fail the
-		// others, so the login runs on its own deadline.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedLoginTimeout)
+		// others; it keeps the first caller's deadline, and at most
+		// sharedLoginTimeout.
+		sctx, cancelShared := shared.Context(ctx)
+		defer cancelShared()
+		lctx, cancel := context.WithTimeout(sctx, sharedLoginTimeout)
 		defer cancel()
 		return guard.Call("a login", func() (any, error) { return m.refresh(lctx, client, method, req, key, principal) })
 	})
@@ -275,7 +279,12 @@ func (m *Manager) renewToken(ctx context.Context, client *vault.Client, key stri
 	}
 	c.SetToken(t.token)
 	c.SetNamespace(req.VaultNamespace)
+	release, err := m.shares.Acquire(ctx, req.VaultAddress, req.Pod.Namespace)
+	if err != nil {
+		return nil, false
+	}
 	secret, err := c.Auth().Token().RenewSelfWithContext(ctx, int(t.ttl.Seconds()))
+	release()
 	if err != nil || secret == nil || secret.Auth == nil {
 		klog.V(2).InfoS("token renewal failed, logging in again", "role", req.Role, "mount", req.MountPath, "err", err)
 		return nil, false

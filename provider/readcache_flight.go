@@ -7,7 +7,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/shared"
 )
 
 // flightGroup coalesces identical concurrent reads: callers asking for a key

@@ -26,6 +26,7 @@ func serve(ctx context.Context, o *setup.Options) error {
 	klog.InfoS("starting", "version", version, "endpoint", o.Endpoint, "defaultVaultAddress", retry.Redact(o.VaultAddr),
 		"nodeIdentityNamespaces", o.NodeIdentityNamespaces())
 	setup.LogVersionKey(o.VersionKeyFile)
+	setup.LogDynamic(o)
 	probe, err := newSocketProbe(o.Endpoint)
 	if err != nil {
 		l.Close()

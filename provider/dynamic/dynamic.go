@@ -31,8 +31,8 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/shared"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
 )
 
 // Defaults.

@@ -14,7 +14,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/shared"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/shared"
 )
 
 const (

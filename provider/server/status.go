@@ -13,6 +13,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
 
 // toStatus maps a Mount failure to a gRPC status with its full explanation.
@@ -25,6 +26,7 @@ func toStatus(err error) *status.Status {
 		ze *provider.SizeError
 		de *secrets.DecodeError
 		ke *dynamic.CapacityError
+		te *vaultclient.TooLargeError
 	)
 	code := codes.Internal
 	switch {
@@ -34,6 +36,8 @@ func toStatus(err error) *status.Status {
 		code = codes.Canceled
 	case errors.As(err, &pe):
 		code = codes.InvalidArgument
+	case errors.As(err, &te):
+		code = codes.ResourceExhausted
 	case errors.As(err, &ae):
 		code = authCode(ae.Kind)
 	case errors.As(err, &se):

@@ -10,8 +10,8 @@ import (
 
 // Defaults of the bytes of Vault answers being read at once.
 const (
-	DefaultBodyBudget         = 64 << 20 // over all namespaces
-	DefaultNamespaceBodyShare = 16 << 20 // of one namespace's Mounts
+	DefaultBodyBudget         = 32 << 20 // over all namespaces
+	DefaultNamespaceBodyShare = 8 << 20  // of one namespace's Mounts
 )
 
 type tenantKey struct{}

@@ -30,7 +30,7 @@ import (
 
 // hostileRSSBoundMiB is the provider's memory bound under every attack
 // (the chart's limit is 256 MiB).
-const hostileRSSBoundMiB = 160
+const hostileRSSBoundMiB = 128
 
 // victim mounts the victim's classes in a loop until stopped.
 type victim struct {
@@ -221,10 +221,10 @@ func TestHostileNeighbours(t *testing.T) {
 		}, codes.InvalidArgument, 2 * time.Second, "is not a readable PEM file"},
 		{"a Vault that answers logins with an endless body", 40, 10 * time.Second, func(i int) map[string]string {
 			return kubernetesClass(hostileVault(t, false, world.EndlessBody), i)
-		}, codes.Unavailable, 8 * time.Second, "larger than the"},
+		}, codes.ResourceExhausted, 8 * time.Second, "larger than the"},
 		{"a Vault that answers reads with an endless body", 40, 10 * time.Second, func(i int) map[string]string {
 			return kubernetesClass(hostileVault(t, true, world.EndlessBody), i)
-		}, codes.Unavailable, 8 * time.Second, ""},
+		}, codes.ResourceExhausted, 8 * time.Second, ""},
 		{"a Vault that never answers, 64 Mounts", 64, 5 * time.Second, func(i int) map[string]string {
 			return kubernetesClass(hostileVault(t, false, world.Hang), i)
 		}, codes.DeadlineExceeded, 7 * time.Second, ""},

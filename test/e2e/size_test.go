@@ -44,7 +44,9 @@ func TestLargestAllowedMountReachesTheDriver(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				_, err := big.Mount(ctx, v, nil)
-				if err != nil && !strings.Contains(err.Error(), "the mounted files exceed") {
+				// Refused by the bound on the files, or already on what
+				// is read of Vault's answer (--max-mount-bytes + 64 KiB).
+				if err != nil && !strings.Contains(err.Error(), "the mounted files exceed") && !strings.Contains(err.Error(), "is larger than the") {
 					t.Fatalf("first file of %d bytes: %v", first, err)
 				}
 				return err == nil

@@ -40,3 +40,18 @@ func LogVersionKey(path string) {
 	klog.InfoS("WARNING: no --version-key-file: object versions are keyed by a random key of this process and change when the provider restarts or is upgraded; " +
 		"with rotation enabled the driver then rewrites every pod's files and synced Secrets once (the Helm chart sets the flag)")
 }
+
+// LogDynamic says at startup how long the dynamic secrets kept for pods
+// live, and what the provider knows of the pods.
+func LogDynamic(o *Options) {
+	if !o.DynamicReuse {
+		return
+	}
+	liveness := "the kubelet's pod-resources API at " + o.PodsSocket
+	if o.PodsSocket == "" {
+		liveness = "unknown (no --kubelet-pod-resources-socket): a pod's secrets are dropped, never revoked, " + o.DynamicIdle.String() + " after its last Mount"
+	}
+	klog.InfoS("dynamic secrets are kept for their pods and renewed, with the Vault tokens that created them, while the pods run; "+
+		"without the driver's rotation a credential lasts at most the lease's max_ttl and the role's token_max_ttl, whichever ends first",
+		"podLiveness", liveness, "stateFile", o.StateFile)
+}

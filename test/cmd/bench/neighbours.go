@@ -14,7 +14,7 @@ import (
 
 // neighbourBoundMiB is the provider's memory bound under the attacks (the
 // hostile-neighbour tests hold it to the same; the chart's limit is 256 MiB).
-const neighbourBoundMiB = 160
+const neighbourBoundMiB = 128
 
 // neighbours is what a victim's warm Mounts (10 objects) cost alone and
 // while other namespaces' classes attack the same provider.

@@ -74,7 +74,7 @@ func TestManagedIdentityOnlyInAllowlistedNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"FailedMount", "(now ops)", `namespace "t-managed" is not one`, "use azureIdentity workload"} {
+	for _, w := range []string{"FailedMount", "(now ops:*)", `namespace "t-managed" is not one`, "use azureIdentity workload"} {
 		if !strings.Contains(ev, w) {
 			t.Errorf("event %q lacks %q", ev, w)
 		}
