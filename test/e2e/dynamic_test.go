@@ -251,9 +251,7 @@ func TestDynamicUnknownLivenessNotRevoked(t *testing.T) {
 		defer p.Stop()
 		start := time.Now()
 		pod := podOf(world.WebPod, 9301)
-		v, _, err := mount(t, p, spc, pod, nil)
-		must(t, err)
-		user := readFile(t, v, "username")
+		user := mountedUser(t, p, spc, pod)
 		theWorld.Kubelet.Delete(pod)
 		time.Sleep(6 * time.Second)
 		if u := usersSince(t, start)[user]; !u.Revoked.IsZero() {
@@ -266,9 +264,7 @@ func TestDynamicUnknownLivenessNotRevoked(t *testing.T) {
 		defer p.Stop()
 		start := time.Now()
 		pod := podOf(world.WebPod, 9302)
-		v, _, err := mount(t, p, spc, pod, nil)
-		must(t, err)
-		user := readFile(t, v, "username")
+		user := mountedUser(t, p, spc, pod)
 		theWorld.Kubelet.SetDown(true)
 		theWorld.Kubelet.Delete(pod)
 		time.Sleep(world.PodGoneAfter + 3*time.Second)
@@ -276,14 +272,29 @@ func TestDynamicUnknownLivenessNotRevoked(t *testing.T) {
 			t.Error("revoked while the kubelet did not answer")
 		}
 		theWorld.Kubelet.SetDown(false)
-		deadline := time.Now().Add(world.PodGoneAfter + 10*time.Second)
-		for usersSince(t, start)[user].Revoked.IsZero() {
-			if time.Now().After(deadline) {
-				t.Fatal("a deleted pod's credential was not revoked after the kubelet came back")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitRevoked(t, start, user, "a deleted pod's credential was not revoked after the kubelet came back")
 	})
+}
+
+// mountedUser mounts spc for pod and returns the database user it got.
+func mountedUser(t *testing.T, p *world.Provider, spc *driver.SecretProviderClass, pod world.Pod) string {
+	t.Helper()
+	v, _, err := mount(t, p, spc, pod, nil)
+	must(t, err)
+	return readFile(t, v, "username")
+}
+
+// waitRevoked waits until the engine revoked user (created since start),
+// within the world's bound for a gone pod.
+func waitRevoked(t *testing.T, start time.Time, user, failure string) {
+	t.Helper()
+	deadline := time.Now().Add(world.PodGoneAfter + 10*time.Second)
+	for usersSince(t, start)[user].Revoked.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal(failure)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // pollPods mounts spc for the pods of WebPod's Deployment numbered in
@@ -476,13 +487,7 @@ func TestDynamicSurvivesProviderRestart(t *testing.T) {
 			t.Errorf("after the restart the pod got user %s version %s, want its own %s version %s", got, versions["username"], user, version)
 		}
 		theWorld.Kubelet.Delete(pod)
-		deadline := time.Now().Add(world.PodGoneAfter + 10*time.Second)
-		for usersSince(t, start)[user].Revoked.IsZero() {
-			if time.Now().After(deadline) {
-				t.Fatal("the new process did not revoke the gone pod's credential")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitRevoked(t, start, user, "the new process did not revoke the gone pod's credential")
 	})
 	t.Run("without it", func(t *testing.T) {
 		pod := podOf(world.WebPod, 9402)
