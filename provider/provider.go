@@ -21,6 +21,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/allow"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/background"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/observe"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
@@ -193,6 +194,7 @@ func (p *Provider) Start(ctx context.Context) {
 		return
 	}
 	p.restoreState()
+	p.dynamic.UseBackground(background.New(ctx, background.Options{}))
 	go p.dynamic.Run(ctx, p.dynamic.SweepInterval())
 	if p.cfg.StateFile != nil {
 		go p.runState(ctx)

@@ -123,7 +123,8 @@ type Config struct {
 	MaxPerNamespace int
 	// Liveness tells whether pods run; nil: unknown for every pod.
 	Liveness Liveness
-	// Background runs renewals and revocations; nil: Start makes one.
+	// Background runs renewals and revocations; nil: they run at once, in
+	// the caller (a Sweep, or a Mount that adopts a concurrent issue).
 	Background *background.Pool
 	// Observer, if set, is told of every event.
 	Observer observe.Observer

@@ -15,15 +15,16 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 )
 
-// Run sweeps every interval until ctx ends, with its background work on
-// the configured pool or one of its own. Nothing is revoked when ctx ends:
-// pods outlive a provider restart.
+// Run sweeps every interval until ctx ends. Nothing is revoked when ctx
+// ends: pods outlive a provider restart.
 func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	if s.cfg.Background == nil {
-		s.cfg.Background = background.New(ctx, background.Options{})
-	}
 	wait.UntilWithContext(ctx, func(ctx context.Context) { s.Sweep(ctx) }, interval)
 }
+
+// UseBackground runs the store's renewals and revocations on pool from now
+// on. Call it before the store is used concurrently (Provider.Start does,
+// before serving).
+func (s *Store) UseBackground(pool *background.Pool) { s.cfg.Background = pool }
 
 // SweepInterval is how often Run should sweep: often enough to renew
 // leases of seconds at two thirds, and cheap (a pass over memory; the
