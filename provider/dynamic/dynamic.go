@@ -146,6 +146,10 @@ type Store struct {
 	pending      map[string]int
 	pendingTotal int
 	tokens       map[string]*tokenState // by token
+	// uidOf is the UID of the pod that last kept a secret under a
+	// namespace and name: the kubelet lists pods by name, so a later pod
+	// of the same name (a StatefulSet's) tells that the earlier is gone.
+	uidOf map[pods.Name]*podName
 	dirty        bool                   // changed since the last Snapshot
 }
 
@@ -165,7 +169,7 @@ func New(cfg Config, api LeaseAPI) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}, perNS: map[string]int{}, pending: map[string]int{}, tokens: map[string]*tokenState{}}
+	return &Store{cfg: cfg, api: api, entries: map[Key]*entry{}, perNS: map[string]int{}, pending: map[string]int{}, tokens: map[string]*tokenState{}, uidOf: map[pods.Name]*podName{}}
 }
 
 func (s *Store) event(e Event) { s.cfg.Observer.DynamicEvent(string(e)) }
@@ -377,16 +381,54 @@ func (s *Store) keep(key Key, e *entry, began time.Time) *vault.Secret {
 		// the new one, so it is left to expire, not revoked.
 		s.remove(key, old)
 	}
+	predecessors := s.replacePredecessor(key.Pod)
 	s.add(key, e)
 	s.mu.Unlock()
 	s.event(EventIssue)
+	for _, old := range predecessors {
+		klog.V(2).InfoS("a later pod of the same name mounted: revoking the dynamic secret of the earlier one", "pod", podRef(key.Pod), "lease", old.leaseID)
+		s.revoke(old)
+	}
 	return e.secret
+}
+
+// replacePredecessor drops the secrets of an earlier pod of pod's namespace
+// and name (another UID), which is gone once a later one mounts, and
+// returns them to revoke; mu is held.
+func (s *Store) replacePredecessor(pod PodRef) []*entry {
+	n := s.uidOf[pods.Name{Namespace: pod.Namespace, Name: pod.Name}]
+	if n == nil || n.uid == pod.UID {
+		return nil
+	}
+	prev := n.uid
+	var gone []*entry
+	for k, e := range s.entries {
+		if k.Pod.UID == prev && k.Pod.Namespace == pod.Namespace && k.Pod.Name == pod.Name {
+			s.remove(k, e)
+			gone = append(gone, e)
+		}
+	}
+	return gone
+}
+
+// podName counts the secrets kept under a namespace and name, and the UID
+// of the pod that kept the last one.
+type podName struct {
+	uid  string
+	refs int
 }
 
 // add stores e under key; mu is held.
 func (s *Store) add(key Key, e *entry) {
 	s.dirty = true
 	s.entries[key] = e
+	name := pods.Name{Namespace: key.Pod.Namespace, Name: key.Pod.Name}
+	n := s.uidOf[name]
+	if n == nil || n.uid != key.Pod.UID {
+		n = &podName{uid: key.Pod.UID}
+		s.uidOf[name] = n
+	}
+	n.refs++
 	s.perNS[key.Pod.Namespace]++
 	if e.leaseID == "" || e.owner.Token == "" {
 		return
@@ -409,6 +451,12 @@ func (s *Store) remove(key Key, e *entry) {
 	delete(s.entries, key)
 	if s.perNS[key.Pod.Namespace]--; s.perNS[key.Pod.Namespace] <= 0 {
 		delete(s.perNS, key.Pod.Namespace)
+	}
+	name := pods.Name{Namespace: key.Pod.Namespace, Name: key.Pod.Name}
+	if n := s.uidOf[name]; n != nil && n.uid == key.Pod.UID {
+		if n.refs--; n.refs <= 0 {
+			delete(s.uidOf, name)
+		}
 	}
 	if t := e.tok; t != nil {
 		if t.refs--; t.refs <= 0 {

@@ -310,3 +310,32 @@ func TestNamespaceShareUnderConcurrency(t *testing.T) {
 		t.Errorf("kept %d, refused %d, revoked %v; want 20, 40, none", s.Len(), refused, v.revokes)
 	}
 }
+
+// TestLaterPodOfTheSameName: the kubelet lists pods by name, so a
+// StatefulSet's web-0 recreated (a new UID) looks alive for its
+// predecessor too; the later pod's first kept secret revokes the earlier
+// pod's instead of renewing it forever.
+func TestLaterPodOfTheSameName(t *testing.T) {
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	v := newFakeVault(c, time.Hour, 24*time.Hour)
+	live := &liveness{}
+	live.set(web0, pods.Alive)
+	s := New(Config{Now: c.Now, Liveness: live}, v)
+	first, _ := s.Obtain(context.Background(), podKey, Owner{}, v.issue)
+	other := Key{Pod: web0, Identity: podKey.Identity, Request: "GET database/creds/other"}
+	s.Obtain(context.Background(), other, Owner{}, v.issue)
+	later := podKey
+	later.Pod.UID = "uid-later"
+	second, _ := s.Obtain(context.Background(), later, Owner{}, v.issue)
+	if second.LeaseID == first.LeaseID || s.Len() != 1 || len(v.revokes) != 2 {
+		t.Errorf("kept %d, revoked %v; want the later pod's one kept and the earlier pod's two revoked", s.Len(), v.revokes)
+	}
+	if len(s.uidOf) != 1 || s.uidOf[pods.Name{Namespace: "shop", Name: "web-0"}].refs != 1 {
+		t.Errorf("uidOf = %v", s.uidOf)
+	}
+	live.set(web0, pods.Gone)
+	s.Sweep(context.Background())
+	if s.Len() != 0 || len(s.uidOf) != 0 {
+		t.Errorf("after the pod is gone: %d kept, uidOf %v", s.Len(), s.uidOf)
+	}
+}
