@@ -150,7 +150,7 @@ type Store struct {
 	// namespace and name: the kubelet lists pods by name, so a later pod
 	// of the same name (a StatefulSet's) tells that the earlier is gone.
 	uidOf map[pods.Name]*podName
-	dirty        bool                   // changed since the last Snapshot
+	dirty bool // changed since the last Snapshot
 }
 
 // New returns a Store that renews and revokes with api.
