@@ -71,7 +71,7 @@ func attackers(w *world.World) ([]*driver.Volume, []string, func(), error) {
 
 // runNeighbours measures on a fresh provider with the default flags.
 func runNeighbours(ctx context.Context, w *world.World, victim *driver.Volume, samples int) (*neighbours, error) {
-	p, err := w.StartProvider()
+	p, err := startProvider(w)
 	if err != nil {
 		return nil, err
 	}

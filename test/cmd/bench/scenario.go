@@ -167,7 +167,7 @@ func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume,
 	}
 	var out []time.Duration
 	for i := range samples {
-		p, err := w.StartProvider(flags...)
+		p, err := startProvider(w, flags...)
 		if err != nil {
 			return nil, err
 		}
