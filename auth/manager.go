@@ -217,8 +217,9 @@ const DefaultReloginAfter = time.Minute
 // three such logins per identity per ReloginAfter, however many paths a
 // class is refused; past that, refusals are answered as the policy's
 // without being remembered, so a token revoked in Vault is replaced at the
-// first refusal once the window has passed. No token is ever revoked or dropped on a refusal: a stale one
-// expires on its own, with the leases it created alive until then.
+// first refusal once the window has passed. No token is ever revoked or
+// dropped on a refusal: a stale one expires on its own, with the leases it
+// created alive until then.
 func (m *Manager) Refused(ctx context.Context, lease *Lease, path string) bool {
 	if lease == nil || lease.key == "" {
 		return false
