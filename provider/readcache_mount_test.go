@@ -336,7 +336,9 @@ func TestMountKeepsEachPodsDynamicSecrets(t *testing.T) {
 	p := newProvider(t, Config{SecretCacheTTL: time.Minute}, &fakeAuth{})
 	mount := func(uid, objects string) *Result {
 		t.Helper()
-		res, err := p.Mount(context.Background(), attributes(t, gv.srv.URL, objects, map[string]string{params.AttrPodUID: uid}), "/t", "420")
+		// Pods of one node have distinct names (a later pod of an earlier
+		// one's name replaces it: see dynamic.Store).
+		res, err := p.Mount(context.Background(), attributes(t, gv.srv.URL, objects, map[string]string{params.AttrPodUID: uid, params.AttrPodName: "web-" + uid}), "/t", "420")
 		if err != nil {
 			t.Fatal(err)
 		}
