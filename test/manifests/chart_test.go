@@ -149,14 +149,8 @@ const (
 func TestChartStateFile(t *testing.T) {
 	check := func(r *rendered, hostDir string) {
 		t.Helper()
-		pod := r.daemonSet(t).Spec.Template.Spec
 		c := r.container(t)
-		var vol *corev1.Volume
-		for i, v := range pod.Volumes {
-			if v.Name == stateVolume {
-				vol = &pod.Volumes[i]
-			}
-		}
+		vol := r.volume(t, stateVolume)
 		if hostDir == "" {
 			for _, a := range c.Args {
 				if strings.HasPrefix(a, "--state-file") || vol != nil {
@@ -183,6 +177,18 @@ func TestChartStateFile(t *testing.T) {
 	}
 }
 
+// volume returns the DaemonSet's pod volume named name, or nil.
+func (r *rendered) volume(t *testing.T, name string) *corev1.Volume {
+	t.Helper()
+	vols := r.daemonSet(t).Spec.Template.Spec.Volumes
+	for i := range vols {
+		if vols[i].Name == name {
+			return &vols[i]
+		}
+	}
+	return nil
+}
+
 // checkPodLiveness: with podLiveness on, the only other hostPath is the
 // kubelet's pod-resources directory under kubeletDir, mounted read-only
 // where --kubelet-pod-resources-socket points, and the provider knows its
@@ -190,14 +196,8 @@ func TestChartStateFile(t *testing.T) {
 // an empty socket flag.
 func checkPodLiveness(t *testing.T, r *rendered, kubeletDir string, enabled bool) {
 	t.Helper()
-	pod := r.daemonSet(t).Spec.Template.Spec
 	c := r.container(t)
-	var vol *corev1.Volume
-	for i, v := range pod.Volumes {
-		if v.Name == podResourcesVolume {
-			vol = &pod.Volumes[i]
-		}
-	}
+	vol := r.volume(t, podResourcesVolume)
 	if !enabled {
 		if vol != nil || !hasArg(c, "--kubelet-pod-resources-socket=") {
 			t.Errorf("podLiveness off: volume %+v, args %q", vol, c.Args)
