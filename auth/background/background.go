@@ -42,7 +42,6 @@ type Pool struct {
 	perAddr int                 // most jobs running for one address
 	ids     map[string]bool     // ids of waiting or running jobs
 	waiting int
-	running int
 	stopped bool
 	dropped int
 }
@@ -158,7 +157,6 @@ func (p *Pool) work(ctx context.Context) {
 			p.wake.Wait()
 		}
 		p.busy[addr]++
-		p.running++
 		p.mu.Unlock()
 
 		p.run(ctx, q.job)
@@ -168,7 +166,6 @@ func (p *Pool) work(ctx context.Context) {
 			delete(p.busy, addr)
 		}
 		delete(p.ids, q.id)
-		p.running--
 		p.mu.Unlock()
 		p.wake.Broadcast() // the address may have more jobs for another worker
 	}
@@ -180,11 +177,4 @@ func (p *Pool) run(ctx context.Context, job Job) {
 	jctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	job(jctx)
-}
-
-// Len returns the number of jobs waiting and running.
-func (p *Pool) Len() (waiting, running int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.waiting, p.running
 }

@@ -465,10 +465,6 @@ func (s *Store) remove(key Key, e *entry) {
 	}
 }
 
-// IdleRevoke is how long a pod of unknown liveness may not mount before
-// its secrets are no longer renewed.
-func (s *Store) IdleRevoke() time.Duration { return s.cfg.IdleRevoke }
-
 // Leases returns the number of kept secrets that hold a lease.
 func (s *Store) Leases() int {
 	s.mu.Lock()

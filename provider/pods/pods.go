@@ -102,12 +102,6 @@ func NewTracker(cfg Config, lister Lister) *Tracker {
 	return &Tracker{cfg: cfg, lister: lister, lastSeen: map[Name]time.Time{}}
 }
 
-// GoneAfter is the grace period after which an unlisted pod is gone.
-func (t *Tracker) GoneAfter() time.Duration { return t.cfg.GoneAfter }
-
-// Interval is the time between lists.
-func (t *Tracker) Interval() time.Duration { return t.cfg.Interval }
-
 // Run lists the pods every interval until ctx ends.
 func (t *Tracker) Run(ctx context.Context) {
 	wait.UntilWithContext(ctx, func(ctx context.Context) { _ = t.Poll(ctx) }, t.cfg.Interval)

@@ -110,6 +110,11 @@ func rootCAs(p params.TLS) (*x509.CertPool, error) {
 	return nil, nil
 }
 
+// pemShown describes a PEM parameter without repeating it.
+func pemShown(pem string) string {
+	return fmt.Sprintf("(%d bytes of PEM)", len(pem))
+}
+
 // caDirectory reads the certificates of the regular files in dir, within
 // bounds on their number and size.
 func caDirectory(dir string) (*x509.CertPool, error) {
