@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/guard"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 )
 
 // Defaults.
@@ -100,7 +101,7 @@ func (p *Pool) Submit(address, id string, job Job) bool {
 		p.dropped++
 		if p.dropped == 1 || p.dropped%1000 == 0 {
 			klog.InfoS("background Vault work queue full: a revocation or renewal was dropped (revoked tokens and leases then expire at their TTL)",
-				"vaultAddress", address, "dropped", p.dropped)
+				"vaultAddress", retry.Redact(address), "dropped", p.dropped)
 		}
 		return false
 	}
