@@ -86,12 +86,14 @@ func (s *Shares) Acquire(ctx context.Context, address, namespace string) (func()
 		s.leave(s.byAddr, address, addr)
 		s.leave(s.byNS, namespace, ns)
 	}
-	steps := []struct {
+	// The namespace's message is written only if the wait fails: Acquire
+	// is on the path of every Vault call.
+	steps := [3]struct {
 		slots chan struct{}
 		what  string
 		limit int
 	}{
-		{ns.slots, fmt.Sprintf("the concurrent Vault calls of namespace %q (--vault-max-concurrency-per-namespace)", namespace), s.limits.PerNamespace},
+		{ns.slots, "", s.limits.PerNamespace},
 		{addr.slots, "the concurrent calls to this Vault address (--vault-max-concurrency-per-address)", s.limits.PerAddress},
 		{s.total, "the provider's concurrent Vault calls (--vault-max-concurrency)", s.limits.Total},
 	}
@@ -101,7 +103,11 @@ func (s *Shares) Acquire(ctx context.Context, address, namespace string) (func()
 				<-held.slots
 			}
 			leave()
-			return nil, &Error{What: st.what, Limit: st.limit, Err: err}
+			what := st.what
+			if i == 0 {
+				what = fmt.Sprintf("the concurrent Vault calls of namespace %q (--vault-max-concurrency-per-namespace)", namespace)
+			}
+			return nil, &Error{What: what, Limit: st.limit, Err: err}
 		}
 	}
 	var once sync.Once
