@@ -45,8 +45,9 @@ fuzz:
 e2e: build
 	cd test && $(PROVIDER) $(GO) test -race -count=1 -timeout 20m ./...
 
-## bench: Mount latency, Vault and Azure requests per Mount, provider RSS, with and without caches (markdown table; BENCHFLAGS=-h for options); exits non-zero when a count target is missed
+## bench: allocations per Mount (Go benchmarks, test/perf), then Mount latency, provider CPU per Mount, start-up, Vault and Azure requests per Mount and RSS of the binary, with and without caches (markdown tables; BENCHFLAGS=-h for options); exits non-zero when a count target or the budget (test/perf/budget.json) is missed
 bench: build
+	cd test && $(GO) test -count=1 -v -run '^TestAllocationBudget$$' ./perf -args -budget
 	cd test && $(PROVIDER) $(GO) run ./cmd/bench $(BENCHFLAGS)
 
 ## manifests: regenerate deploy/vault-azure-csi-provider.yaml from the Helm chart (Helm v3 as a Go library)

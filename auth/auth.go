@@ -150,18 +150,18 @@ func (r *Request) TokenFor(audience string) (string, error) {
 	if err := checkExpiry(audience, t.Expires); err != nil {
 		return "", err
 	}
-	claims, err := Claims(t.Token)
+	facts, err := factsOf(t.Token)
 	if err != nil {
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
 			"the service-account token for audience %q is not a service-account JWT (%v): the driver passes the tokens kubelet requests for tokenRequests of the secrets-store.csi.k8s.io CSIDriver", audience, err)}
 	}
-	if exp, ok := claims["exp"].(float64); ok {
-		if err := checkExpiry(audience, time.Unix(int64(exp), 0)); err != nil {
+	if !facts.exp.IsZero() {
+		if err := checkExpiry(audience, facts.exp); err != nil {
 			return "", err
 		}
 	}
 	want := "system:serviceaccount:" + r.Pod.Namespace + ":" + r.Pod.ServiceAccount
-	if sub, _ := claims["sub"].(string); sub != want {
+	if sub := facts.sub; sub != want {
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
 			"the service-account token for audience %q has subject %q, not the pod's service account %q: the driver must pass the pod's own token (tokenRequests of the secrets-store.csi.k8s.io CSIDriver)",
 			audience, retry.OneLine(sub), want)}

@@ -150,3 +150,27 @@ func TestErrorUnwraps(t *testing.T) {
 		t.Errorf("Error() = %q, want the wrapped message unchanged", ae.Error())
 	}
 }
+
+// TestRequestTokenForChecksEveryCall: a token's claims are decoded once, but
+// its expiry and subject are checked at every call, against the request's
+// pod and the time of the call.
+func TestRequestTokenForChecksEveryCall(t *testing.T) {
+	tok := makeJWT(t, map[string]any{"sub": "system:serviceaccount:shop:web", "exp": float64(time.Now().Add(time.Hour).Unix())})
+	web := &Request{Tokens: map[string]ServiceAccountToken{"vault": {Token: tok}}, Pod: Pod{Namespace: "shop", ServiceAccount: "web"}}
+	for range 2 {
+		if got, err := web.TokenFor("vault"); err != nil || got != tok {
+			t.Fatalf("TokenFor = %q, %v; want the token", got, err)
+		}
+	}
+	other := &Request{Tokens: web.Tokens, Pod: Pod{Namespace: "shop", ServiceAccount: "admin"}}
+	if _, err := other.TokenFor("vault"); err == nil || !strings.Contains(err.Error(), "not the pod's service account") {
+		t.Errorf("the web token for the admin pod: %v, want a refusal", err)
+	}
+	expired := makeJWT(t, map[string]any{"sub": "system:serviceaccount:shop:web", "exp": float64(time.Now().Add(-time.Minute).Unix())})
+	old := &Request{Tokens: map[string]ServiceAccountToken{"vault": {Token: expired}}, Pod: web.Pod}
+	for range 2 {
+		if _, err := old.TokenFor("vault"); err == nil || !strings.Contains(err.Error(), "expired") {
+			t.Errorf("an expired token: %v, want a refusal every time", err)
+		}
+	}
+}

@@ -1,11 +1,14 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // DescribeJWT summarises the identifying claims of a JWT (aud, iss, sub, oid,
@@ -44,4 +47,39 @@ func Claims(token string) (map[string]any, error) {
 		return nil, fmt.Errorf("payload is not a JSON object")
 	}
 	return claims, nil
+}
+
+// tokenFacts are what every Mount checks of a service-account token (see
+// Request.TokenFor): its subject and expiry (zero: none).
+type tokenFacts struct {
+	sub string
+	exp time.Time
+}
+
+// maxTokenFacts bounds the decoded tokens remembered: two or three per pod
+// of the node, renewed hourly.
+const maxTokenFacts = 8192
+
+var tokenFactsCache, _ = lru.New[[sha256.Size]byte, tokenFacts](maxTokenFacts)
+
+// factsOf decodes token's subject and expiry once per distinct token (keyed
+// by its hash, so the cache holds no token): a pod presents the same token
+// at every Mount until the kubelet renews it. Undecodable tokens are not
+// remembered.
+func factsOf(token string) (tokenFacts, error) {
+	key := sha256.Sum256([]byte(token))
+	if f, ok := tokenFactsCache.Get(key); ok {
+		return f, nil
+	}
+	claims, err := Claims(token)
+	if err != nil {
+		return tokenFacts{}, err
+	}
+	var f tokenFacts
+	f.sub, _ = claims["sub"].(string)
+	if exp, ok := claims["exp"].(float64); ok {
+		f.exp = time.Unix(int64(exp), 0)
+	}
+	tokenFactsCache.Add(key, f)
+	return f, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,16 +24,16 @@ import (
 // fails the whole Mount: the driver never gets a partial set. scope (see
 // readScope) names the token and connection that c carries; holder is the
 // pod and identity that dynamic secrets are kept for.
-func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope string, objs []params.Object, holder holder) ([][]byte, error) {
+func (p *Provider) fetchObjects(ctx context.Context, mc *mountClient, scope string, objs []params.Object, holder holder) ([][]byte, error) {
 	via := secrets.Via{Connection: holder.owner.Connection, Gate: func(ctx context.Context) (func(), error) {
 		return p.shares.Acquire(ctx, holder.owner.Address, holder.pod.Namespace)
 	}}
-	reqs, objReq, err := p.resolveRequests(ctx, c, via, objs)
+	reqs, reqKeys, objReq, err := p.resolveRequests(ctx, mc, via, objs)
 	if err != nil {
 		return nil, err
 	}
-	f := &fetch{p: p, c: c, via: via, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs)),
-		owner: holder.owner, keys: p.dynamicKeys(holder, reqs, objs, objReq), began: time.Now()}
+	f := &fetch{p: p, mc: mc, via: via, scope: scope, slots: newLimiter(p.cfg.ObjectConcurrency, "this mount's concurrent reads"), responses: make([]*vault.Secret, len(reqs)),
+		owner: holder.owner, reqKeys: reqKeys, keys: p.dynamicKeys(holder, reqKeys, objs, objReq), began: time.Now()}
 	if err := f.run(ctx, reqs); err != nil {
 		return nil, err
 	}
@@ -48,54 +49,69 @@ func (p *Provider) fetchObjects(ctx context.Context, c *vault.Client, scope stri
 }
 
 // resolveRequests returns the distinct Vault requests behind objs, as Vault
-// needs them (see secrets.Reader.Resolve), and for each object the index of
-// its request. Objects are compared after resolution, so "secret/app" and
-// "secret/data/app" on a KV v2 mount are one read: one version of one
-// secret per Mount.
-func (p *Provider) resolveRequests(ctx context.Context, c *vault.Client, via secrets.Via, objs []params.Object) ([]secrets.Request, []int, error) {
+// needs them (see secrets.Reader.Resolve), their keys (secrets.Request.Key)
+// and for each object the index of its request. Objects are compared after
+// resolution, so "secret/app" and "secret/data/app" on a KV v2 mount are
+// one read: one version of one secret per Mount. Mounts the cache knows are
+// resolved here; the others are looked up in parallel.
+func (p *Provider) resolveRequests(ctx context.Context, mc *mountClient, via secrets.Via, objs []params.Object) ([]secrets.Request, []string, []int, error) {
 	written := make([]secrets.Request, len(objs))
 	for i, obj := range objs {
 		written[i] = secrets.RequestFor(obj)
 	}
-	unique, objUnique := distinctRequests(written)
+	unique, _, objUnique := distinctRequests(written)
 	resolved := make([]secrets.Request, len(unique))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.cfg.ObjectConcurrency)
+	var missed []int // mounts not cached: asked of Vault in parallel
 	for i, r := range unique {
-		g.Go(func() (err error) {
-			defer guard.Recover("finding the KV version of "+r.Path, &err)
-			resolved[i], err = p.reader.Resolve(gctx, c, via, r)
-			return err
-		})
+		var ok bool
+		if resolved[i], ok = p.reader.ResolveCached(mc.address, mc.namespace, via, r); !ok {
+			missed = append(missed, i)
+		}
 	}
-	if err := g.Wait(); err != nil {
-		return nil, nil, err
+	if len(missed) > 0 {
+		c, err := mc.get()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(p.cfg.ObjectConcurrency)
+		for _, i := range missed {
+			r := unique[i]
+			g.Go(func() (err error) {
+				defer guard.Recover("finding the KV version of "+r.Path, &err)
+				resolved[i], err = p.reader.Resolve(gctx, c, via, r)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	reqs, resolvedReq := distinctRequests(resolved)
+	reqs, reqKeys, resolvedReq := distinctRequests(resolved)
 	objReq := make([]int, len(objs))
 	for i := range objs {
 		objReq[i] = resolvedReq[objUnique[i]]
 	}
-	return reqs, objReq, nil
+	return reqs, reqKeys, objReq, nil
 }
 
-// distinctRequests returns the distinct requests of rs and, for each
-// element of rs, the index of its distinct request.
-func distinctRequests(rs []secrets.Request) ([]secrets.Request, []int) {
-	index := map[string]int{}
-	var out []secrets.Request
+// distinctRequests returns the distinct requests of rs, their keys and,
+// for each element of rs, the index of its distinct request.
+func distinctRequests(rs []secrets.Request) ([]secrets.Request, []string, []int) {
+	out := make([]secrets.Request, 0, len(rs))
+	outKeys := make([]string, 0, len(rs))
 	which := make([]int, len(rs))
 	for i, r := range rs {
 		k := r.Key()
-		idx, ok := index[k]
-		if !ok {
+		idx := slices.Index(outKeys, k) // a Mount has a few objects: no map
+		if idx < 0 {
 			idx = len(out)
-			index[k] = idx
 			out = append(out, r)
+			outKeys = append(outKeys, k)
 		}
 		which[i] = idx
 	}
-	return out, which
+	return out, outKeys, which
 }
 
 // fetch is one Mount's reads. GETs come from the secret cache, or from a
@@ -107,12 +123,13 @@ func distinctRequests(rs []secrets.Request) ([]secrets.Request, []int) {
 // must be renewed or replaced, unless its objects say reuse: false.
 type fetch struct {
 	p         *Provider
-	c         *vault.Client
+	mc        *mountClient
 	via       secrets.Via // TLS settings and the Mount's share of Vault calls
 	scope     string
 	slots     *limiter // this Mount's bound on the Vault calls it starts
 	responses []*vault.Secret
 	owner     dynamic.Owner
+	reqKeys   []string      // per request: secrets.Request.Key
 	keys      []dynamic.Key // per request; no pod UID: not kept
 	began     time.Time     // when the reads began (see dynamic.Store.Keep)
 
@@ -139,7 +156,7 @@ func (f *fetch) run(ctx context.Context, reqs []secrets.Request) error {
 			f.own(ctx, i, r)
 			continue
 		}
-		key := readKey(f.scope, r)
+		key := f.scope + f.reqKeys[i] // readKey
 		if s, ok := f.p.cached(key, r); ok {
 			f.responses[i] = s // no goroutine and no wait for a cache hit
 			continue
@@ -234,7 +251,11 @@ func (f *fetch) read(ctx context.Context, r secrets.Request) (*vault.Secret, err
 		return nil, fmt.Errorf("reading %s: %w", r.Path, err)
 	}
 	defer release()
-	return f.p.reader.Send(ctx, f.c, r)
+	c, err := f.mc.get()
+	if err != nil {
+		return nil, err
+	}
+	return f.p.reader.Send(ctx, c, r)
 }
 
 // cached returns the secret cache's response to the GET r (key: readKey),

@@ -4,7 +4,6 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
 
 // holder is who a Mount's dynamic secrets are kept for: the pod, the
@@ -27,21 +26,21 @@ func holderOf(prm *params.Params, areq *auth.Request, lease *auth.Lease, base dy
 // dynamicKeys returns, per request, the key its dynamic secret is kept
 // under, or a zero key (no pod UID) when it is not kept: no store, no pod
 // UID, or an object of the request says reuse: false.
-func (p *Provider) dynamicKeys(h holder, reqs []secrets.Request, objs []params.Object, objReq []int) []dynamic.Key {
-	keys := make([]dynamic.Key, len(reqs))
+func (p *Provider) dynamicKeys(h holder, reqKeys []string, objs []params.Object, objReq []int) []dynamic.Key {
+	keys := make([]dynamic.Key, len(reqKeys))
 	if p.dynamic == nil || h.pod.UID == "" {
 		return keys
 	}
-	reuse := make([]bool, len(reqs))
+	reuse := make([]bool, len(reqKeys))
 	for i := range reuse {
 		reuse[i] = true
 	}
 	for i, obj := range objs {
 		reuse[objReq[i]] = reuse[objReq[i]] && obj.Reuse
 	}
-	for i, r := range reqs {
+	for i, k := range reqKeys {
 		if reuse[i] {
-			keys[i] = dynamic.Key{Pod: h.pod, Identity: h.identity, Request: r.Key()}
+			keys[i] = dynamic.Key{Pod: h.pod, Identity: h.identity, Request: k}
 		}
 	}
 	return keys

@@ -12,8 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
@@ -126,7 +128,19 @@ type Provider struct {
 	versionKey []byte
 	// dynamic keeps each pod's dynamic secrets (nil: never kept).
 	dynamic *dynamic.Store
+	// parsed remembers the Params of recent MountRequests.
+	parsed *params.Cache
+	// hmacs are HMACs keyed by versionKey, reused across Mounts.
+	hmacs sync.Pool
 }
+
+// Bounds of the cache of parsed MountRequests: about two per pod of a
+// full node, whose attributes (the class's parameters and the pod's
+// tokens) are a few KiB each.
+const (
+	parsedEntries = 1024
+	parsedBytes   = 8 << 20
+)
 
 // New returns a Provider that logs in with authn.
 func New(cfg Config, authn Authenticator) (*Provider, error) {
@@ -169,7 +183,9 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	pool := vaultclient.NewPool(cfg.VaultTimeout, cfg.Observer, vaultclient.WithMaxClients(cfg.MaxVaultClients),
 		vaultclient.WithMaxBody(int64(cfg.MaxResponseBytes)+64<<10))
 	p := &Provider{cfg: cfg, obs: observe.OrNop(cfg.Observer), auth: authn, clients: pool, plain: newPlaintextGuard(cfg.RequireVaultTLS), reader: newReader(cfg),
+		parsed:  params.NewCache(authn.Methods(), parsedEntries, parsedBytes),
 		flights: newFlightGroup(), shares: cfg.Shares, versionKey: key}
+	p.hmacs.New = func() any { return hmac.New(sha256.New, p.versionKey) }
 	if p.shares == nil {
 		p.shares = share.New(share.Limits{Total: cfg.VaultMaxConcurrency})
 	}
@@ -187,6 +203,7 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 // the tokens that hold them), revoking those of pods that are gone.
 // Nothing is revoked when ctx ends: pods outlive a provider restart.
 func (p *Provider) Start(ctx context.Context) {
+	go p.clients.Prepare(p.cfg.DefaultVaultAddress)
 	if p.cfg.Pods != nil {
 		go p.cfg.Pods.Run(ctx)
 	}
@@ -242,7 +259,7 @@ type Result struct {
 // business (it writes the files there); the provider only returns them.
 func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) (*Result, error) {
 	start := time.Now()
-	prm, err := params.Parse(attributes, permission, p.auth.Methods())
+	prm, err := p.parsed.Parse(attributes, permission)
 	if err != nil {
 		return nil, err
 	}
@@ -317,14 +334,35 @@ func forbidden(err error) (string, bool) {
 }
 
 func (p *Provider) readWithToken(ctx context.Context, base *vault.Client, areq *auth.Request, lease *auth.Lease, prm *params.Params) ([][]byte, error) {
-	c, err := base.Clone()
-	if err != nil {
-		return nil, fmt.Errorf("preparing Vault client: %w", err)
-	}
-	c.SetToken(lease.Token)
-	c.SetNamespace(prm.VaultNamespace)
+	mc := &mountClient{base: base, address: base.Address(), token: lease.Token, namespace: prm.VaultNamespace}
 	scope := readScope(areq.VaultAddress, areq.Connection, prm.VaultNamespace, lease.Token)
-	return p.fetchObjects(ctx, c, scope, prm.Objects, holderOf(prm, areq, lease, dynamic.Owner{Client: base}))
+	return p.fetchObjects(ctx, mc, scope, prm.Objects, holderOf(prm, areq, lease, dynamic.Owner{Client: base}))
+}
+
+// mountClient is a Mount's Vault client, with its token and namespace,
+// made at the Mount's first Vault call: a Mount answered from the caches
+// makes none.
+type mountClient struct {
+	base                      *vault.Client
+	address, token, namespace string
+
+	once sync.Once
+	c    *vault.Client
+	err  error
+}
+
+func (m *mountClient) get() (*vault.Client, error) {
+	m.once.Do(func() {
+		c, err := m.base.Clone()
+		if err != nil {
+			m.err = fmt.Errorf("preparing Vault client: %w", err)
+			return
+		}
+		c.SetToken(m.token)
+		c.SetNamespace(m.namespace)
+		m.c = c
+	})
+	return m.c, m.err
 }
 
 func (p *Provider) result(prm *params.Params, contents [][]byte) (*Result, error) {
@@ -347,11 +385,16 @@ func (p *Provider) result(prm *params.Params, contents [][]byte) (*Result, error
 
 // version is a keyed hash of the object's name and content.
 func (p *Provider) version(name string, content []byte) string {
-	h := hmac.New(sha256.New, p.versionKey)
+	h := p.hmacs.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte(name))
 	h.Write([]byte{0})
 	h.Write(content)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	var out [32]byte
+	hex.Encode(out[:], h.Sum(sum[:0])[:16])
+	p.hmacs.Put(h)
+	return string(out[:])
 }
 
 // SizeError is a Mount whose files exceed the size limit.

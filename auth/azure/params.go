@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
 )
 
 // Identity kinds, as in the azureIdentity parameter.
@@ -91,6 +93,15 @@ func (m *Method) ParseParameters(attrs map[string]string) (any, error) {
 		return nil, auth.InvalidParameter("azureVMMetadata", "applies only to azureIdentity managed (the node's identity); a %s identity has no VM to describe", a.Identity)
 	}
 	return &a, nil
+}
+
+// CacheKey names every field of the parameters, for the token cache key
+// (auth.KeyedParams): a Mount builds it without reflection or JSON.
+func (p *Params) CacheKey() string {
+	if p == nil {
+		return ""
+	}
+	return keys.Join(p.Identity, p.ClientID, p.TenantID, p.Resource, strconv.FormatBool(p.VMMetadata))
 }
 
 // TokenAudience is the audience of the service-account token workload

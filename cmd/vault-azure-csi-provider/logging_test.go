@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"k8s.io/klog/v2"
 )
 
 // runProviderEnv makes the test binary run the provider with its arguments
@@ -96,20 +93,5 @@ func TestLogFormatRefused(t *testing.T) {
 		if err := setupLogging(format, nil); err == nil || !strings.Contains(err.Error(), "use text or json") {
 			t.Errorf("setupLogging(%q) = %v, want a refusal", format, err)
 		}
-	}
-}
-
-func TestKlogVerbosity(t *testing.T) {
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	defer fs.Set("v", "0")
-	if err := fs.Parse([]string{"-v=4"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := klogVerbosity(fs); got != 4 {
-		t.Errorf("klogVerbosity = %d, want the -v of 4", got)
-	}
-	if got := klogVerbosity(flag.NewFlagSet("no klog", flag.ContinueOnError)); got != 0 {
-		t.Errorf("klogVerbosity without -v = %d, want 0", got)
 	}
 }

@@ -37,12 +37,15 @@ var kvV2Roots = map[string]bool{
 // Vault address and namespace, for mountInfoTTL. Mount information is not
 // secret, so holders of different tokens share it.
 type mountCache struct {
-	mounts *expirable.LRU[string, mountInfo] // scope + mount path → mount
+	mounts *expirable.LRU[mountKey, mountInfo]
 	// lookups coalesces concurrent lookups per scope and first path
 	// segment (every mount serving a path starts with its first segment,
 	// and the mount is unknown before the lookup).
 	lookups singleflight.Group
 }
+
+// mountKey is where a mount was looked up (see lookupScope) and its path.
+type mountKey struct{ scope, path string }
 
 type mountInfo struct {
 	path string // "secret/"
@@ -53,7 +56,7 @@ func newMountCache(size int) *mountCache {
 	if size <= 0 {
 		size = DefaultMountCacheSize
 	}
-	return &mountCache{mounts: expirable.NewLRU[string, mountInfo](size, nil, mountInfoTTL)}
+	return &mountCache{mounts: expirable.NewLRU[mountKey, mountInfo](size, nil, mountInfoTTL)}
 }
 
 // apiPath returns the API path for a read of path: for a KV v2 mount,
@@ -66,15 +69,36 @@ func (c *mountCache) apiPath(ctx context.Context, client *vault.Client, via Via,
 	if err != nil {
 		return "", err
 	}
-	if !ok || !m.kvV2 {
-		return path, nil
+	return kvPath(m, ok, path), nil
+}
+
+// cachedPath is apiPath when the cache knows path's mount; ok false: it
+// does not.
+func (c *mountCache) cachedPath(scope, path string) (string, bool) {
+	m, ok := c.cached(scope, path)
+	if !ok {
+		return "", false
+	}
+	return kvPath(m, true, path), true
+}
+
+// kvPath is the API path of path on mount m (found false: unknown mount).
+func kvPath(m mountInfo, found bool, path string) string {
+	if !found || !m.kvV2 {
+		return path
 	}
 	rest := strings.TrimPrefix(path, m.path)
 	first, _, _ := strings.Cut(rest, "/")
 	if rest == "" || !strings.HasPrefix(path, m.path) || kvV2Roots[first] {
-		return path, nil
+		return path
 	}
-	return m.path + "data/" + rest, nil
+	return m.path + "data/" + rest
+}
+
+// lookupScope is where a client connects, which decides what it may be
+// told of mounts: the address, the TLS settings and the namespace.
+func lookupScope(client *vault.Client, via Via) string {
+	return keys.Join(client.Address(), via.Connection, client.Namespace())
 }
 
 // lookupResult is what one lookup learnt: the mount serving its path, or
@@ -91,8 +115,8 @@ type lookupResult struct {
 // next shared request, and after a few rounds asks on its own.
 func (c *mountCache) lookup(ctx context.Context, client *vault.Client, via Via, path string, retry retry.Backoff) (mountInfo, bool, error) {
 	// Mount information is not secret, but what a client may see depends on
-	// where it connects: the address, the TLS settings and the namespace.
-	scope := keys.Join(client.Address(), via.Connection, client.Namespace())
+	// where it connects.
+	scope := lookupScope(client, via)
 	first, _, _ := strings.Cut(path, "/")
 	for range maxSharedLookups {
 		if m, ok := c.cached(scope, path); ok {
@@ -138,7 +162,7 @@ const maxSharedLookups = 4
 func (c *mountCache) cached(scope, path string) (mountInfo, bool) {
 	candidate := path + "/"
 	for {
-		if m, ok := c.mounts.Get(scope + candidate); ok {
+		if m, ok := c.mounts.Get(mountKey{scope, candidate}); ok {
 			return m, true
 		}
 		i := strings.LastIndexByte(strings.TrimSuffix(candidate, "/"), '/')
@@ -180,7 +204,7 @@ func (c *mountCache) fetch(ctx context.Context, client *vault.Client, via Via, s
 		// of a child namespace named in the path): nothing to rewrite.
 		return lookupResult{}, nil
 	}
-	c.mounts.Add(scope+m.path, m)
+	c.mounts.Add(mountKey{scope, m.path}, m)
 	return lookupResult{mount: m, found: true}, nil
 }
 

@@ -127,6 +127,22 @@ func (r *Reader) Resolve(ctx context.Context, client *vault.Client, via Via, req
 	return req, nil
 }
 
+// ResolveCached is Resolve when the answer is known without Vault: a
+// method other than GET, or a path whose mount is cached. ok false: call
+// Resolve.
+// address and namespace are those of the client Resolve would use.
+func (r *Reader) ResolveCached(address, namespace string, via Via, req Request) (resolved Request, ok bool) {
+	if req.Method != http.MethodGet {
+		return req, true
+	}
+	path, ok := r.mounts.cachedPath(keys.Join(address, via.Connection, namespace), req.Path)
+	if !ok {
+		return Request{}, false
+	}
+	req.Path = path
+	return req, true
+}
+
 // Send performs the resolved request with client, which carries the token
 // and namespace: the query goes into the URL and secretArgs, if any, into
 // a JSON body whatever the method, as HashiCorp's provider sends them.

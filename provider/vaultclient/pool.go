@@ -1,6 +1,7 @@
 package vaultclient
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"sync"
 	"time"
@@ -164,5 +165,17 @@ func (p *Pool) closeDropped() {
 		if hc := c.CloneConfig().HttpClient; hc != nil {
 			hc.CloseIdleConnections()
 		}
+	}
+}
+
+// Prepare does ahead of the first Mount what it would wait for: the
+// system's trusted roots are loaded (the first TLS handshake's job
+// otherwise) and, for address (the provider's --vault-addr, if any), the
+// client with default TLS settings is built. Failures are left for the
+// Mount to report.
+func (p *Pool) Prepare(address string) {
+	_, _ = x509.SystemCertPool()
+	if address != "" {
+		_, _ = p.Get(address, params.TLS{})
 	}
 }

@@ -75,10 +75,11 @@ type fedCred struct{ issuer, subject string }
 
 // Emulator is a running Azure identity emulator. It is safe for concurrent use.
 type Emulator struct {
-	tenant  string
-	ca      *testca.CA
-	cluster *cluster.Issuer
-	keys    signingKeys
+	observer observerSlot
+	tenant   string
+	ca       *testca.CA
+	cluster  *cluster.Issuer
+	keys     signingKeys
 
 	plainLn, tlsLn   net.Listener
 	plainSrv, tlsSrv *http.Server
@@ -132,8 +133,8 @@ func (e *Emulator) listen() error {
 		return fmt.Errorf("azureemu: listen (Entra/ARM): %w", err)
 	}
 	e.tlsLn = tls.NewListener(ln, tlsConf)
-	e.plainSrv = &http.Server{Handler: e.node, ReadHeaderTimeout: 30 * time.Second}
-	e.tlsSrv = &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	e.plainSrv = &http.Server{Handler: e.observed(e.node), ReadHeaderTimeout: 30 * time.Second}
+	e.tlsSrv = &http.Server{Handler: e.observed(e.Handler()), ReadHeaderTimeout: 30 * time.Second}
 	go func() { _ = e.plainSrv.Serve(e.plainLn) }()
 	go func() { _ = e.tlsSrv.Serve(e.tlsLn) }()
 	return nil

@@ -20,6 +20,8 @@ type Request struct {
 	Status int
 	// Faulted: answered by an injected fault.
 	Faulted bool
+	// Start and End are when the request arrived and when it was answered.
+	Start, End time.Time
 }
 
 // observation holds the observer and what the server records for tests
@@ -80,8 +82,9 @@ func (s *Server) observe(w http.ResponseWriter, rc *reqCtx) (http.ResponseWriter
 		policies = []string{"root"}
 	}
 	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
 	return sw, func(faulted bool) {
-		f(Request{Method: rc.r.Method, Path: rc.statsKey(), Policies: policies, Status: sw.status, Faulted: faulted})
+		f(Request{Method: rc.r.Method, Path: rc.statsKey(), Policies: policies, Status: sw.status, Faulted: faulted, Start: start, End: time.Now()})
 	}
 }
 

@@ -69,9 +69,12 @@ func productRoot() (string, error) {
 // Provider is a running provider process.
 type Provider struct {
 	Socket string
-	cmd    *exec.Cmd
-	logs   *syncBuffer
-	done   chan error
+	// StartUp is how long the provider took from its start to its first
+	// Version answer (polled every 250µs).
+	StartUp time.Duration
+	cmd     *exec.Cmd
+	logs    *syncBuffer
+	done    chan error
 }
 
 // StartProvider runs the provider binary against the world, with the
@@ -86,6 +89,7 @@ func (w *World) StartProvider(extra ...string) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{Socket: filepath.Join(sockDir, "vault-azure.sock"), logs: &syncBuffer{}, done: make(chan error, 1)}
+	started := time.Now()
 	args := append(w.ProviderArgs(p.Socket), extra...)
 	p.cmd = exec.Command(bin, args...)
 	// Trust the world's CA for the Entra emulator; any stray call to a real
@@ -100,6 +104,7 @@ func (w *World) StartProvider(extra ...string) (*Provider, error) {
 		p.Stop()
 		return nil, fmt.Errorf("%w\nprovider logs:\n%s", err, p.Logs())
 	}
+	p.StartUp = time.Since(started)
 	return p, nil
 }
 
@@ -128,7 +133,8 @@ func (w *World) ProviderArgs(socket string) []string {
 }
 
 func (p *Provider) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
@@ -148,7 +154,12 @@ func (p *Provider) waitReady(timeout time.Duration) error {
 				}
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		// Finely at first: StartUp measures how soon a provider serves.
+		if time.Since(start) < 200*time.Millisecond {
+			time.Sleep(250 * time.Microsecond)
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	return fmt.Errorf("provider did not serve %s within %s", p.Socket, timeout)
 }

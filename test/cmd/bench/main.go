@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
+	"github.com/vaultazure/vault-azure-csi-provider/test/perf"
 	"github.com/vaultazure/vault-azure-csi-provider/test/world"
 )
 
 type options struct {
 	pods, identities, objects int
 	coldSamples, warmSamples  int
+	cpuSamples                int
 	settle, timeout           time.Duration
 	afterStorm                time.Duration
 	out                       string
@@ -36,15 +38,16 @@ type config struct {
 	flags                   []string
 	pollAfter               time.Duration
 	tokenCache, secretCache bool
+	budget                  bool // the CPU budget of a warm Mount applies
 }
 
 var configs = []config{
-	{"cached (defaults)", nil, 0, true, true},
+	{"cached (defaults)", nil, 0, true, true, true},
 	// Steady state: the cached secrets have expired by the next poll, as with
 	// the default TTL (2m) and the driver's default poll interval (2m).
-	{"cache expired before the poll", []string{"--secret-cache-ttl=3s"}, 3500 * time.Millisecond, true, true},
-	{"token cache only", []string{"--secret-cache-ttl=0"}, 0, true, false},
-	{"no caches", []string{"--disable-token-cache", "--secret-cache-ttl=0"}, 0, false, false},
+	{"cache expired before the poll", []string{"--secret-cache-ttl=3s"}, 3500 * time.Millisecond, true, true, false},
+	{"token cache only", []string{"--secret-cache-ttl=0"}, 0, true, false, false},
+	{"no caches", []string{"--disable-token-cache", "--secret-cache-ttl=0"}, 0, false, false, false},
 }
 
 func main() {
@@ -54,11 +57,17 @@ func main() {
 	flag.IntVar(&o.objects, "objects", benchPaths, "objects per Mount in the storms (at most 10)")
 	flag.IntVar(&o.coldSamples, "cold", 10, "cold Mounts per class (each on a fresh provider)")
 	flag.IntVar(&o.warmSamples, "warm", 200, "warm Mounts per class")
+	flag.IntVar(&o.cpuSamples, "cpu-mounts", 3000, "warm Mounts of 10 objects over which the provider's CPU time is measured")
 	flag.DurationVar(&o.settle, "settle", 2*time.Second, "wait after the provider starts before measuring idle RSS")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.DurationVar(&o.afterStorm, "after-storm", 30*time.Second, "idle time after the storm before the post-burst RSS is read (then the rotation poll)")
 	flag.StringVar(&o.out, "o", "", "also write the table to this file")
 	flag.Parse()
+	var err error
+	if budget, err = perf.LoadBudget(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -110,6 +119,7 @@ func run(o options) error {
 	}
 	var out strings.Builder
 	missed := writeTable(&out, o, reports)
+	writeCriticalPath(&out, reports[0].coldPath)
 	missed = append(missed, writeNeighbours(&out, nb)...)
 	fmt.Fprintf(&out, "\nMachine: %s. Bench run took %s.\n", machine(), time.Since(started).Round(time.Second))
 	fmt.Print(out.String())
@@ -152,6 +162,9 @@ func prepare(w *world.World, ids []identity, o options) (*volumeSet, error) {
 type report struct {
 	cfg                          config
 	cold1, cold10, warm1, warm10 []time.Duration
+	warmCPU                      time.Duration // provider CPU per warm Mount of 10 objects
+	startUps                     []time.Duration
+	coldPath                     *criticalPath // of the first cold Mount of 10 objects
 	idleRSS, afterRSS            int64
 	postBurstRSS                 int64 // o.afterStorm after the storm
 	idleAnon, idleFile           int64 // parts of idleRSS
@@ -198,6 +211,9 @@ func runConfig(ctx context.Context, w *world.World, cfg config, o options, set *
 	if r.warm10, err = sequential(ctx, p, set.single[10], o.warmSamples); err != nil {
 		return nil, err
 	}
+	if r.warmCPU, err = cpuPerMount(ctx, p, set.single[10], o.cpuSamples); err != nil {
+		return nil, err
+	}
 	time.Sleep(o.settle)
 	after, err := world.MemoryOf(p.PID())
 	if err != nil {
@@ -214,10 +230,10 @@ func runConfig(ctx context.Context, w *world.World, cfg config, o options, set *
 		}
 	}
 	progress("  cold Mounts")
-	if r.cold1, err = cold(ctx, w, cfg.flags, set.single[1], o.coldSamples); err != nil {
+	if r.cold1, err = cold(ctx, w, cfg.flags, set.single[1], o.coldSamples, &r.startUps, nil); err != nil {
 		return nil, err
 	}
-	r.cold10, err = cold(ctx, w, cfg.flags, set.single[10], o.coldSamples)
+	r.cold10, err = cold(ctx, w, cfg.flags, set.single[10], o.coldSamples, &r.startUps, &r.coldPath)
 	return r, err
 }
 

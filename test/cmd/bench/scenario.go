@@ -158,9 +158,42 @@ func sequential(ctx context.Context, p *world.Provider, v *driver.Volume, count 
 	return out, nil
 }
 
+// cpuPerMount is the provider's CPU time (user and system) per warm Mount
+// of v, over count Mounts one after another.
+func cpuPerMount(ctx context.Context, p *world.Provider, v *driver.Volume, count int) (time.Duration, error) {
+	c, err := driver.Dial(p.Socket)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	req, err := v.Request(nil)
+	if err != nil {
+		return 0, err
+	}
+	before, err := processCPU(p.PID())
+	if err != nil {
+		return 0, err
+	}
+	for i := range count {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, _, err := mount(cctx, c, req)
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("warm mount %d: %w", i, err)
+		}
+	}
+	after, err := processCPU(p.PID())
+	if err != nil {
+		return 0, err
+	}
+	return (after - before) / time.Duration(max(count, 1)), nil
+}
+
 // cold starts a fresh provider (no cached Vault token, Azure token or
-// secret) per sample and times its first Mount of v.
-func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume, samples int) ([]time.Duration, error) {
+// secret) per sample and times its first Mount of v; each provider's
+// start-up time is appended to startUps.
+// With trace set, the first sample's critical path is written to it.
+func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume, samples int, startUps *[]time.Duration, trace **criticalPath) ([]time.Duration, error) {
 	req, err := v.Request(nil)
 	if err != nil {
 		return nil, err
@@ -171,13 +204,22 @@ func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume,
 		if err != nil {
 			return nil, err
 		}
+		*startUps = append(*startUps, p.StartUp)
 		c, err := driver.Dial(p.Socket)
 		if err != nil {
 			p.Stop()
 			return nil, err
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, d, err := mount(cctx, c, req)
+		var d time.Duration
+		if i == 0 && trace != nil {
+			var cp *criticalPath
+			if cp, err = traceMount(cctx, w, c, req); err == nil {
+				*trace, d = cp, cp.total
+			}
+		} else {
+			_, d, err = mount(cctx, c, req)
+		}
 		cancel()
 		c.Close()
 		if serr := p.Stop(); serr != nil {

@@ -59,6 +59,10 @@ func rows(o options) []row {
 		{fmt.Sprintf("Mount p50 / p99 ms, 10 objects, cold (n=%d)", o.coldSamples), func(r *report) string { return pct(r.cold10) }, nil},
 		{fmt.Sprintf("Mount p50 / p99 ms, 1 object, warm (n=%d)", o.warmSamples), func(r *report) string { return pct(r.warm1) }, nil},
 		{fmt.Sprintf("Mount p50 / p99 ms, 10 objects, warm (n=%d; target p50 ≤ 2)", o.warmSamples), func(r *report) string { return pct(r.warm10) }, nil},
+		{fmt.Sprintf("provider CPU ms per warm Mount of 10 objects (user + system, n=%d; budget ≤ %.2f with the caches)", o.cpuSamples, budget.WarmMountCPUMillis),
+			func(r *report) string { return fmt.Sprintf("%.3f", float64(r.warmCPU)/float64(time.Millisecond)) }, warmCPUWithinBudget},
+		{fmt.Sprintf("start-up: process start → first Version answered, p50 / p99 ms (n=%d; budget p50 ≤ %.0f)", 2*o.coldSamples, budget.StartUpMillis),
+			func(r *report) string { return pct(r.startUps) }, startUpWithinBudget},
 	}
 	rs = append(rs, stormRows(single, func(r *report) *storm { return r.storm })...)
 	rs = append(rs, rotationRows("rotation poll after the storm", func(r *report) *rotation { return r.rot })...)

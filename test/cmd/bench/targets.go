@@ -1,5 +1,11 @@
 package main
 
+import (
+	"time"
+
+	"github.com/vaultazure/vault-azure-csi-provider/test/perf"
+)
+
 // A target checks one count of a report: ok, and whether it applies to the
 // report's configuration (e.g. "no logins at the poll" only with the token
 // cache on). make bench fails when an applicable target is missed.
@@ -48,3 +54,17 @@ func pollReadsPerPair(get func(*report) *rotation) target {
 func noPollErrors(get func(*report) *rotation) target {
 	return func(_ options, r *report) (bool, bool) { return get(r).errors == 0, true }
 }
+
+// warmCPUWithinBudget: a warm Mount answered from the caches costs the
+// provider at most the checked-in budget (test/perf/budget.json) of CPU.
+func warmCPUWithinBudget(_ options, r *report) (bool, bool) {
+	return float64(r.warmCPU) <= budget.WarmMountCPUMillis*float64(time.Millisecond), r.cfg.budget
+}
+
+// startUpWithinBudget: the provider serves within the budget of its start.
+func startUpWithinBudget(_ options, r *report) (bool, bool) {
+	return float64(percentile(r.startUps, 50)) <= budget.StartUpMillis*float64(time.Millisecond), true
+}
+
+// budget is the checked-in performance budget (loaded in main).
+var budget perf.Budget
