@@ -79,7 +79,7 @@ func TestLogFormatText(t *testing.T) {
 	for _, args := range [][]string{nil, {"--log-format", "text"}} {
 		logs := runProvider(t, args...)
 		lines := strings.Split(strings.TrimSpace(logs), "\n")
-		if !regexp.MustCompile(header + `"starting" version="` + regexp.QuoteMeta(version) + `" endpoint=`).MatchString(lines[0]) {
+		if !regexp.MustCompile(header + `"starting" version="` + regexp.QuoteMeta(version) + `" commit="[^"]+" endpoint=`).MatchString(lines[0]) {
 			t.Errorf("%v: first line %q, want klog's text header and \"starting\"", args, lines[0])
 		}
 		if last := lines[len(lines)-1]; !regexp.MustCompile(`^E` + header[len(`^[IE]`):] + `"provider failed" err=".*127\.0\.0\.1:99999`).MatchString(last) {

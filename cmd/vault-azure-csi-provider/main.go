@@ -8,8 +8,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"k8s.io/klog/v2"
@@ -17,34 +19,52 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/cmd/vault-azure-csi-provider/setup"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+const usage = `usage: vault-azure-csi-provider [flags]         serve the Secrets Store CSI Driver
+       vault-azure-csi-provider mount [flags]   mount one SecretProviderClass here and explain each step
+       vault-azure-csi-provider --version       print the version
+
+flags:
+`
+
 func run(args []string) int {
+	return runWith(args, os.Stdout, os.Stderr)
+}
+
+func runWith(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "mount" {
-		return runMount(args[1:], os.Stdout, os.Stderr)
+		return runMount(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("vault-azure-csi-provider", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: vault-azure-csi-provider [flags]         serve the Secrets Store CSI Driver")
-		fmt.Fprintln(fs.Output(), "       vault-azure-csi-provider mount [flags]   mount one SecretProviderClass here and explain each step")
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	opts := setup.RegisterFlags(fs)
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // asked for: the usage is the answer
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		// A stray word must not start a server (and create its socket
+		// directory) as if nothing had been said.
+		fmt.Fprintf(stderr, "unknown command %q: the provider takes flags only, or the mount command\n\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	if opts.ShowVersion {
-		fmt.Println(version)
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
 	if err := setupLogging(opts.LogFormat, fs); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	defer klog.Flush()

@@ -103,6 +103,9 @@ func runMount(args []string, stdout, stderr io.Writer) int {
 	mo := registerMountFlags(fs)
 	klog.InitFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if mo.spcFile == "" || fs.NArg() > 0 {

@@ -23,7 +23,7 @@ func serve(ctx context.Context, o *setup.Options) error {
 	if err != nil {
 		return err
 	}
-	klog.InfoS("starting", "version", version, "endpoint", o.Endpoint, "defaultVaultAddress", retry.Redact(o.VaultAddr),
+	klog.InfoS("starting", "version", version, "commit", buildCommit(), "endpoint", o.Endpoint, "defaultVaultAddress", retry.Redact(o.VaultAddr),
 		"nodeIdentityNamespaces", o.NodeIdentityNamespaces())
 	setup.LogVersionKey(o.VersionKeyFile)
 	setup.LogDynamic(o)
