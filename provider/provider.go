@@ -50,6 +50,10 @@ type Authenticator interface {
 type Config struct {
 	// DefaultVaultAddress is used when the SecretProviderClass has no vaultAddress.
 	DefaultVaultAddress string
+	// VaultDefaults are the namespace and TLS settings of the provider's
+	// own Vault: classes that use DefaultVaultAddress get those they do
+	// not set themselves.
+	VaultDefaults params.Defaults
 	// VaultTimeout bounds each Vault request.
 	VaultTimeout time.Duration
 	// ObjectConcurrency bounds parallel reads within one Mount.
@@ -277,6 +281,7 @@ func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) 
 	if err := p.admit(addr, prm); err != nil {
 		return nil, err
 	}
+	prm = p.WithDefaults(addr, prm)
 	base, err := p.clients.Get(addr, prm.TLS)
 	if err != nil {
 		return nil, err
@@ -295,6 +300,17 @@ func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) 
 	klog.V(2).InfoS("mount prepared", "pod", klog.KRef(prm.Pod.Namespace, prm.Pod.Name), "objects", len(res.Files),
 		"authMethod", prm.AuthMethod, "role", prm.RoleName, "duration", time.Since(start))
 	return res, nil
+}
+
+// WithDefaults returns prm with the provider-wide Vault namespace and TLS
+// settings where the class sets none, if addr is the provider's own Vault
+// (the admin's settings describe that Vault only; a class naming another
+// gets none, nor the provider's client certificate).
+func (p *Provider) WithDefaults(addr string, prm *params.Params) *params.Params {
+	if addr != p.cfg.DefaultVaultAddress {
+		return prm
+	}
+	return prm.WithDefaults(p.cfg.VaultDefaults)
 }
 
 // readAll logs in and reads every object. If Vault refuses (403) a token

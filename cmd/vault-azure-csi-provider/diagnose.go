@@ -102,6 +102,7 @@ func (d *diagnosis) checkParams(context.Context) bool {
 		d.r.fail(stepParams, nil, e)
 		return false
 	}
+	d.prm = d.w.Provider.WithDefaults(d.vaultAddress(), d.prm)
 	d.areq = provider.AuthRequest(d.prm, d.vaultAddress())
 	d.r.ok(stepParams, d.describeParams())
 	return true

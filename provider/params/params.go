@@ -198,3 +198,38 @@ func oneOf(names []string) string {
 
 // short keeps user input in error messages readable.
 func short(s string) string { return auth.Short(s) }
+
+// Defaults are the provider-wide Vault settings a platform team sets once
+// (--vault-namespace, --vault-tls-*), for classes that use the provider's
+// own Vault (--vault-addr).
+type Defaults struct {
+	Namespace string
+	TLS       TLS
+}
+
+// IsZero reports whether d sets nothing.
+func (d Defaults) IsZero() bool { return d == Defaults{} }
+
+// WithDefaults returns p with d where p sets nothing of its own: the
+// namespace; the CA (file, directory and PEM count as one setting); the
+// TLS server name; the client certificate and key (a pair). p itself is
+// not changed (Params may be shared); without defaults it is returned.
+func (p *Params) WithDefaults(d Defaults) *Params {
+	if d.IsZero() {
+		return p
+	}
+	c := *p
+	if c.VaultNamespace == "" {
+		c.VaultNamespace = strings.Trim(d.Namespace, "/")
+	}
+	if c.TLS.CACertPath == "" && c.TLS.CADirectory == "" && c.TLS.CAPEM == "" {
+		c.TLS.CACertPath, c.TLS.CADirectory, c.TLS.CAPEM = d.TLS.CACertPath, d.TLS.CADirectory, d.TLS.CAPEM
+	}
+	if c.TLS.ServerName == "" {
+		c.TLS.ServerName = d.TLS.ServerName
+	}
+	if c.TLS.ClientCertPath == "" && c.TLS.ClientKeyPath == "" {
+		c.TLS.ClientCertPath, c.TLS.ClientKeyPath = d.TLS.ClientCertPath, d.TLS.ClientKeyPath
+	}
+	return &c
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/share"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/dynamic"
+	"github.com/vaultazure/vault-azure-csi-provider/provider/params"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/pods"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
@@ -19,6 +20,7 @@ import (
 type Options struct {
 	Endpoint        string
 	VaultAddr       string
+	VaultDefaults   params.Defaults
 	VaultTimeout    time.Duration
 	LogFormat       string
 	ShowVersion     bool
@@ -67,9 +69,15 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	o := &Options{}
 	fs.StringVar(&o.Endpoint, "endpoint", "/provider/vault-azure.sock", "unix socket to serve the driver on (the driver finds it as <providers dir>/<provider name>.sock)")
 	fs.StringVar(&o.VaultAddr, "vault-addr", "", "default Vault address for SecretProviderClasses without vaultAddress")
+	fs.StringVar(&o.VaultDefaults.Namespace, "vault-namespace", "", "Vault Enterprise namespace for classes that use --vault-addr and set no vaultNamespace")
+	fs.StringVar(&o.VaultDefaults.TLS.CACertPath, "vault-tls-ca-cert", "", "PEM file of the CA(s) that sign --vault-addr's certificate, for classes that use it and set no CA of their own (vaultCACertPath, vaultCADirectory, vaultCAPem); empty: the system's roots")
+	fs.StringVar(&o.VaultDefaults.TLS.CADirectory, "vault-tls-ca-directory", "", "directory of PEM CA files, as --vault-tls-ca-cert")
+	fs.StringVar(&o.VaultDefaults.TLS.ServerName, "vault-tls-server-name", "", "name to verify --vault-addr's certificate against (SNI), for classes that use it and set no vaultTLSServerName")
+	fs.StringVar(&o.VaultDefaults.TLS.ClientCertPath, "vault-tls-client-cert", "", "PEM client certificate presented to --vault-addr (mTLS), for classes that use it and set no vaultTLSClientCertPath; with --vault-tls-client-key")
+	fs.StringVar(&o.VaultDefaults.TLS.ClientKeyPath, "vault-tls-client-key", "", "PEM private key of --vault-tls-client-cert")
 	fs.DurationVar(&o.VaultTimeout, "vault-timeout", 30*time.Second, "timeout of each Vault request")
-	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text (klog) or json (the JSON lines of Kubernetes components, k8s.io/component-base/logs)")
-	fs.BoolVar(&o.ShowVersion, "version", false, "print the version and exit")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text (klog's lines) or json (lines with the fields of Kubernetes components' JSON logs: ts, caller, msg, v or err, then the key/value pairs)")
+	fs.BoolVar(&o.ShowVersion, "version", false, "print the version, commit, Go version and platform, and exit")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long in-flight mounts may take to finish")
 	fs.StringVar(&o.NodeIdentity, "allow-node-identity", "", "comma-separated rules <namespace>:<clientID> letting a namespace's pods log in as one of the node's managed identities (azureIdentity: managed); either may be *, the client ID may be system (the system-assigned one); the identity is presented only to --vault-addr or --allowed-vault-addresses; default none")
 	fs.StringVar(&o.NodeIdentityNS, "allow-node-identity-namespaces", "", "comma-separated namespaces whose pods may log in as any of the node's managed identities (the same as <namespace>:* in --allow-node-identity); \"*\" allows all; default none")
@@ -90,8 +98,8 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.IntVar(&o.MountCacheSize, "mount-cache-size", secrets.DefaultMountCacheSize, "most Vault mounts remembered (for 5 minutes each) to tell KV v2 paths from others, over all Vault addresses and namespaces")
 	fs.StringVar(&o.HealthAddr, "health-addr", "", "address of the HTTP server for /healthz and /readyz, e.g. :8096 (the Helm chart sets it); empty: off")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", "", "address of the HTTP server for /metrics (Prometheus), e.g. :8097 (the Helm chart sets it); may equal --health-addr; empty: off")
-	fs.BoolVar(&o.RenewTokens, "renew-tokens", false, "renew cached Vault tokens (auth/token/renew-self, up to their max TTL) instead of logging in again when a fifth of the TTL granted at login is left; renewal does not re-verify the pod's identity: a removed role binding, federated credential or managed identity goes unnoticed until the max TTL (default 768h)")
-	fs.IntVar(&o.TokenCacheSize, "token-cache-size", auth.DefaultMaxTokens, "most Vault tokens cached (one per identity, role, Vault address and namespace); the least recently used is revoked first")
+	fs.BoolVar(&o.RenewTokens, "renew-tokens", false, "renew cached Vault tokens (auth/token/renew-self, up to their max TTL) instead of logging in again when a fifth of the TTL granted at login is left; renewal does not re-verify the pod's identity: a removed role binding, federated credential or managed identity goes unnoticed until the token's max TTL (Vault's default max TTL is 768h)")
+	fs.IntVar(&o.TokenCacheSize, "token-cache-size", auth.DefaultMaxTokens, "most Vault tokens cached (one per identity, role, Vault address and namespace); beyond it the least recently used is dropped (not revoked: it expires at its TTL)")
 	fs.IntVar(&o.ClientCacheSize, "vault-client-cache-size", vaultclient.DefaultMaxClients, "most Vault clients kept (one per vaultAddress and TLS settings); unused ones are also dropped after 10 minutes")
 	fs.IntVar(&o.SecretCacheSize, "secret-cache-size", 4096, "most Vault responses in the secret cache (see --secret-cache-ttl)")
 	fs.IntVar(&o.SecretCacheMB, "secret-cache-mb", 64, "most MiB the secret cache holds (its answers' data as JSON); an answer over an eighth of it is not cached")

@@ -43,6 +43,12 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if o.RequireTLS && strings.HasPrefix(strings.ToLower(o.VaultAddr), "http://") {
 		return nil, fmt.Errorf("--vault-addr %q uses plain http://, which --require-vault-tls refuses", o.VaultAddr)
 	}
+	if d := o.VaultDefaults.TLS; (d.ClientCertPath == "") != (d.ClientKeyPath == "") {
+		return nil, fmt.Errorf("--vault-tls-client-cert and --vault-tls-client-key must be set together")
+	}
+	if !o.VaultDefaults.IsZero() && o.VaultAddr == "" {
+		return nil, fmt.Errorf("--vault-namespace and --vault-tls-* describe the provider's own Vault: set --vault-addr too")
+	}
 	versionKey, err := loadVersionKey(o.VersionKeyFile)
 	if err != nil {
 		return nil, err
@@ -82,6 +88,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		Observer: m, LoginRetry: vaultRetry, Shares: shares, ReloginAfter: o.ReloginAfter})
 	p, err := provider.New(provider.Config{
 		DefaultVaultAddress:   o.VaultAddr,
+		VaultDefaults:         o.VaultDefaults,
 		VaultTimeout:          o.VaultTimeout,
 		MaxResponseBytes:      o.MaxObjectsBytes,
 		Observer:              m,
