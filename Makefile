@@ -1,11 +1,16 @@
 # vault-azure-csi-provider
 GO      ?= go
 BIN     := bin/vault-azure-csi-provider
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+# The release version lives in one place, the chart's appVersion: the binary
+# (--version), the image tag and the chart all use it.
+CHART   := charts/vault-azure-csi-provider
+VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' $(CHART)/Chart.yaml)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PROVIDER := PROVIDER_BIN=$(CURDIR)/$(BIN)
 
-.PHONY: all build demo test unit e2e vet fmt-check bench clean fuzz manifests manifests-test image \
+.PHONY: all build demo test unit e2e vet fmt-check bench clean fuzz manifests manifests-test image push registry binaries \
+	image-docker image-deps image-test version chart chart-push release \
 	e2e-cluster e2e-cluster-if-root demo-cluster node-deps node-bins
 
 all: build
@@ -19,7 +24,7 @@ demo: build
 	cd test && $(PROVIDER) $(GO) run ./cmd/demo -out $(CURDIR)/demo-mount -spc $(CURDIR)/deploy/examples/workload-identity.yaml
 
 ## test: formatting, vet, unit tests and end-to-end tests, all with -race; the real-node tests when root on Linux
-test: fmt-check vet unit fuzz e2e manifests-test e2e-cluster-if-root
+test: fmt-check vet unit fuzz e2e manifests-test image-test e2e-cluster-if-root
 
 fmt-check:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -29,6 +34,7 @@ vet:
 	cd test && $(GO) vet ./...
 	cd test/node && $(GO) vet ./...
 	cd test/node/bins/driver/mlog && $(GO) vet ./...
+	cd deploy/image && $(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -104,10 +110,65 @@ e2e-cluster-if-root:
 demo-cluster: build node-deps node-bins
 	cd test/node && $(NODE_ENV) $(GO) run ./cmd/demo -chart $(CURDIR)/charts/vault-azure-csi-provider
 
-## image: the container image (needs a Docker engine); it runs make build inside, so the binary is the same
-IMAGE ?= ghcr.io/vaultazure/vault-azure-csi-provider:$(VERSION)
-image:
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+# --- Image and release (no container engine needed) ---------------------------
+PLATFORMS    ?= linux/amd64 linux/arm64
+IMAGE_REPO   ?= ghcr.io/vaultazure/vault-azure-csi-provider
+IMAGE        ?= $(IMAGE_REPO):$(VERSION)
+IMAGE_LAYOUT := bin/image
+CA_BUNDLE    ?= /etc/ssl/certs/ca-certificates.crt
+CREATED      ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+IMAGE_TOOL    = cd deploy/image && $(GO) run ./cmd/image-tool
+
+## binaries: the static binary for each of PLATFORMS, as make build makes it, into bin/<os>-<arch>/
+binaries:
+	@for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; echo "building $$p"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$$os-$$arch/vault-azure-csi-provider ./cmd/vault-azure-csi-provider || exit 1; done
+
+## image: the multi-platform OCI image (PLATFORMS) in Go, without Docker, into bin/image (an OCI layout)
+image: binaries
+	$(IMAGE_TOOL) build -out $(CURDIR)/$(IMAGE_LAYOUT) -version $(VERSION) -revision $(COMMIT) -created $(CREATED) -ca $(CA_BUNDLE) \
+		$(foreach p,$(PLATFORMS),-bin $(p)=$(CURDIR)/bin/$(subst /,-,$(p))/vault-azure-csi-provider)
+
+## push: push bin/image to IMAGE (default $(IMAGE_REPO):<appVersion>), with the Docker config's credentials
+push:
+	$(IMAGE_TOOL) push -layout $(CURDIR)/$(IMAGE_LAYOUT) -image $(IMAGE)
+
+## registry: a registry in memory on 127.0.0.1:5000, to rehearse a release (make image push IMAGE=127.0.0.1:5000/vacp:$(VERSION))
+registry:
+	$(IMAGE_TOOL) registry -addr 127.0.0.1:5000
+
+## version: the release version (the chart's appVersion) and the image make push makes
+version:
+	@echo "version $(VERSION) image $(IMAGE)"
+
+CHART_OUT  := bin/charts
+CHART_REPO ?= oci://ghcr.io/vaultazure/charts
+
+## chart: the chart's archive (helm package) into bin/charts/
+chart:
+	cd test/manifests && $(GO) run ./cmd/chart package -chart $(CURDIR)/$(CHART) -out $(CURDIR)/$(CHART_OUT)
+
+## chart-push: push that archive as an OCI artifact (helm push) to CHART_REPO (default $(CHART_REPO))
+chart-push:
+	cd test/manifests && $(GO) run ./cmd/chart push -archive $(CURDIR)/$(CHART_OUT)/vault-azure-csi-provider-$(VERSION).tgz -repo $(CHART_REPO)
+
+## release: image and chart, pushed (IMAGE, CHART_REPO); see CONTRIBUTING.md "Releasing"
+release: image push chart chart-push
+
+## image-docker: the image with a Docker engine instead (one platform; buildx for more), from the Dockerfile
+image-docker:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+## image-deps: qemu-user-static from Debian, to run the arm64 binary in image-test (root; skipped when present)
+image-deps:
+	@if command -v qemu-aarch64-static >/dev/null || command -v qemu-aarch64 >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then echo "installing qemu-user-static (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static; \
+	else echo "no qemu-user: the arm64 image is built but not run (install qemu-user-static)"; fi
+
+## image-test: build both platforms' image, push it to a registry in memory, pull it back, run each binary's --version
+image-test: image-deps
+	cd deploy/image && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 clean:
 	rm -rf bin demo-mount .cache/node
