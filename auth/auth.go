@@ -144,7 +144,8 @@ func (r *Request) TokenFor(audience string) (string, error) {
 		}
 		slices.Sort(have) // a stable message: Kubernetes aggregates events by message
 		return "", &Error{Kind: KindCredential, Err: fmt.Errorf(
-			"the driver supplied no service-account token for audience %q (it supplied %d: %q): add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver",
+			"the driver supplied no service-account token for audience %q (it supplied %d: %q): add {audience: %q} to tokenRequests of the secrets-store.csi.k8s.io CSIDriver, "+
+				"or, where the driver's CSIDriver is not yours to change (AKS's azure-keyvault-secrets-provider add-on passes api://AzureADTokenExchange only), log in with azure auth (workload identity)",
 			audience, len(have), have, audience)}
 	}
 	if err := checkExpiry(audience, t.Expires); err != nil {

@@ -21,7 +21,7 @@ func render(t *testing.T, valuesYAML string) *rendered {
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}
-	m, notes, err := Render(ChartDir, ReleaseName, ReleaseNamespace, vals)
+	m, notes, err := RenderInstall(ChartDir, ReleaseName, ReleaseNamespace, vals, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,19 @@ package manifests
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 )
 
 // Release is how deploy/vault-azure-csi-provider.yaml is rendered.
@@ -43,6 +51,17 @@ var (
 // change at every render).
 const DeployValues = `versionKey: {create: false, secretName: vault-azure-csi-provider-version-key}`
 
+// kubeVersion is the Kubernetes version renders assume: the real node's
+// (test/node). Helm as a library otherwise assumes v1.20, below the chart's
+// kubeVersion.
+var kubeVersion = func() *chartutil.KubeVersion {
+	v, err := chartutil.ParseKubeVersion("v1.34.2")
+	if err != nil {
+		panic(err)
+	}
+	return v
+}()
+
 // Render renders the chart like "helm template": client-side, with the given
 // values over the chart's defaults. It returns the manifest (documents with
 // "# Source:" comments, in Helm's install order) and the NOTES.txt text.
@@ -58,6 +77,7 @@ func Render(chartDir, name, namespace string, values map[string]any) (manifest, 
 	install.ReleaseName = name
 	install.Namespace = namespace
 	install.DisableHooks = true
+	install.KubeVersion = kubeVersion
 	if values == nil {
 		values = map[string]any{}
 	}
@@ -108,4 +128,70 @@ func Values(yamlText string) (map[string]any, error) {
 		return nil, err
 	}
 	return v.AsMap(), nil
+}
+
+// RenderInstall renders the chart as "helm install" does against a cluster
+// (lookup answers): the release's namespace exists, and so do objs (e.g.
+// the version key's Secret at an upgrade). It returns the manifest, one
+// document per template in template order, and the NOTES.txt text.
+func RenderInstall(chartDir, name, namespace string, values map[string]any, upgrade bool, objs ...runtime.Object) (manifest, notes string, err error) {
+	chrt, err := loader.Load(chartDir)
+	if err != nil {
+		return "", "", fmt.Errorf("loading chart %s: %w", chartDir, err)
+	}
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		return "", "", err
+	}
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	client := dynamicfake.NewSimpleDynamicClient(scheme, append([]runtime.Object{ns}, objs...)...)
+	if values == nil {
+		values = map[string]any{}
+	}
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kubeVersion
+	if chrt.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(chrt.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		return "", "", fmt.Errorf("chart %s requires kubeVersion %s, not %s", chartDir, chrt.Metadata.KubeVersion, caps.KubeVersion.String())
+	}
+	vals, err := chartutil.ToRenderValues(chrt, values,
+		chartutil.ReleaseOptions{Name: name, Namespace: namespace, IsInstall: !upgrade, IsUpgrade: upgrade}, caps)
+	if err != nil {
+		return "", "", fmt.Errorf("rendering chart %s: %w", chartDir, err)
+	}
+	out, err := engine.RenderWithClientProvider(chrt, vals, clusterLookup{client})
+	if err != nil {
+		return "", "", fmt.Errorf("rendering chart %s: %w", chartDir, err)
+	}
+	files := make([]string, 0, len(out))
+	for f := range out {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	var b strings.Builder
+	for _, f := range files {
+		base := filepath.Base(f)
+		if base == "NOTES.txt" {
+			notes = out[f]
+			continue
+		}
+		if strings.HasPrefix(base, "_") || strings.TrimSpace(out[f]) == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", f, out[f])
+	}
+	return b.String(), notes, nil
+}
+
+// clusterLookup answers Helm's lookup of v1 Namespaces and Secrets from a
+// fake cluster.
+type clusterLookup struct{ client dynamic.Interface }
+
+func (p clusterLookup) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error) {
+	switch {
+	case apiVersion == "v1" && kind == "Secret":
+		return p.client.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}), true, nil
+	case apiVersion == "v1" && kind == "Namespace":
+		return p.client.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}), false, nil
+	}
+	return nil, false, fmt.Errorf("this test cluster answers lookups of v1 Secrets and Namespaces only, not %s %s", apiVersion, kind)
 }

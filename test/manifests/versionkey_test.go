@@ -4,15 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"sigs.k8s.io/yaml"
 )
 
@@ -115,50 +109,65 @@ func TestChartVersionKeySurvivesUpgrade(t *testing.T) {
 	}
 }
 
-// renderedSecret renders the version key's Secret with lookup answered by a
-// fake cluster holding existing (nil: none).
+// renderedSecret renders the version key's Secret as helm install (nil) or
+// helm upgrade (existing: the Secret in the cluster) do.
 func renderedSecret(t *testing.T, existing *corev1.Secret) *corev1.Secret {
 	t.Helper()
-	chrt, err := loader.Load(ChartDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	var objs []runtime.Object
 	if existing != nil {
 		objs = append(objs, existing)
 	}
-	client := dynamicfake.NewSimpleDynamicClient(scheme, objs...)
-	vals, err := chartutil.ToRenderValues(chrt, map[string]any{},
-		chartutil.ReleaseOptions{Name: ReleaseName, Namespace: ReleaseNamespace, IsUpgrade: existing != nil, IsInstall: existing == nil},
-		chartutil.DefaultCapabilities)
+	m, _, err := RenderInstall(ChartDir, ReleaseName, ReleaseNamespace, nil, existing != nil, objs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := engine.RenderWithClientProvider(chrt, vals, secretsProvider{client})
-	if err != nil {
-		t.Fatal(err)
+	for _, doc := range SplitDocs("rendered", m) {
+		if !strings.Contains(doc.Text, "kind: Secret") {
+			continue
+		}
+		var s corev1.Secret
+		if err := yaml.UnmarshalStrict([]byte(doc.Text), &s); err != nil {
+			t.Fatalf("%v\n%s", err, doc.Text)
+		}
+		if key := string(s.Data["key"]); strings.TrimSpace(key) != key {
+			t.Errorf("the key has surrounding white space: %q", key)
+		}
+		if s.Annotations["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("the generated Secret's annotations = %v, want helm.sh/resource-policy: keep (helm uninstall must leave the key)", s.Annotations)
+		}
+		return &s
 	}
-	text := out["vault-azure-csi-provider/templates/secret-version-key.yaml"]
-	var s corev1.Secret
-	if err := yaml.UnmarshalStrict([]byte(text), &s); err != nil {
-		t.Fatalf("%v\n%s", err, text)
-	}
-	if key := string(s.Data["key"]); strings.TrimSpace(key) != key {
-		t.Errorf("the key has surrounding white space: %q", key)
-	}
-	return &s
+	t.Fatalf("no Secret rendered:\n%s", m)
+	return nil
 }
 
-// secretsProvider answers Helm's lookup of v1 Secrets from a fake cluster.
-type secretsProvider struct{ client dynamic.Interface }
-
-func (p secretsProvider) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error) {
-	if apiVersion != "v1" || kind != "Secret" {
-		return nil, false, nil
+// TestChartVersionKeyOffline: a render without a cluster (helm template, as
+// Argo CD renders) refuses to generate a key, which would change at every
+// render and make the driver rewrite every pod's files; with
+// versionKey.existingSecret two renders are the same, so the provider keeps
+// reading the one key the Secret holds.
+func TestChartVersionKeyOffline(t *testing.T) {
+	_, _, err := Render(ChartDir, ReleaseName, ReleaseNamespace, nil)
+	if err == nil || !strings.Contains(err.Error(), "versionKey.existingSecret=vault-azure-csi-provider-version-key") || !strings.Contains(err.Error(), "helm template") {
+		t.Fatalf("helm template with the defaults: %v; want a refusal that names versionKey.existingSecret", err)
 	}
-	return p.client.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}), true, nil
+	vals, err := Values("versionKey: {existingSecret: shop-version-key}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := Render(ChartDir, ReleaseName, ReleaseNamespace, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := Render(ChartDir, ReleaseName, ReleaseNamespace, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Error("two helm template renders with versionKey.existingSecret differ")
+	}
+	r := render(t, "versionKey: {existingSecret: shop-version-key}")
+	if name, ok := versionKeyVolume(t, r); !ok || name != "shop-version-key" || len(secrets(r)) != 0 {
+		t.Errorf("mounted %q (%v), rendered %d Secrets; want the existing shop-version-key mounted and none rendered", name, ok, len(secrets(r)))
+	}
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/cluster"
 	"github.com/vaultazure/vault-azure-csi-provider/test/pgserver"
+	"github.com/vaultazure/vault-azure-csi-provider/test/testca"
 	"github.com/vaultazure/vault-azure-csi-provider/test/world"
 )
 
@@ -43,6 +45,11 @@ type Info struct {
 	// Vault's database engine at database/ has as config pg: roles with
 	// db_name pg and creation_statements lease real logins.
 	Postgres bool `json:"postgres"`
+	// VaultTLSAddr serves the same Vault over HTTPS with a certificate of
+	// its own private CA, VaultCAPEM (trusted by nothing else): a Vault
+	// as a company runs it.
+	VaultTLSAddr string `json:"vaultTLSAddr"`
+	VaultCAPEM   string `json:"vaultCAPEM"`
 }
 
 func main() {
@@ -90,7 +97,14 @@ func run() error {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
+	vaultTLS, vaultCA, err := serveVaultTLS(w.Vault)
+	if err != nil {
+		return err
+	}
+	defer vaultTLS.Close()
+
 	info := Info{
+		VaultTLSAddr: "https://" + vaultTLS.Addr, VaultCAPEM: string(vaultCA.CertPEM()),
 		VaultAddr: w.Vault.Addr(), RootToken: w.Vault.RootToken(),
 		IMDSURL: w.Azure.IMDSURL(), NMIURL: w.Azure.NMIURL(), AuthorityURL: w.Azure.AuthorityURL(),
 		ProxyURL: w.Proxy.URL(), TenantID: world.TenantID, IssuerURL: world.ClusterIssuerURL,
@@ -105,6 +119,26 @@ func run() error {
 		return fmt.Errorf("something tried to reach real hosts: %v", refused)
 	}
 	return nil
+}
+
+// serveVaultTLS serves vault over HTTPS on the loopback, with a server
+// certificate for 127.0.0.1 and localhost from a new private CA.
+func serveVaultTLS(vault http.Handler) (*http.Server, *testca.CA, error) {
+	ca, err := testca.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	conf, err := ca.ServerTLSConfig("127.0.0.1", "localhost")
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: vault, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(tls.NewListener(ln, conf)) }()
+	return srv, ca, nil
 }
 
 // startPostgres runs PostgreSQL and gives it to the database engine.

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -21,6 +24,17 @@ const (
 	ProviderSocket = "vault-azure.sock"
 	// NodeIdentityNamespace may use the node's managed identity.
 	NodeIdentityNamespace = "ops"
+)
+
+// The provider's own Vault is the world's Vault over HTTPS with a private
+// CA, which the chart mounts from a ConfigMap (extraVolumes) and names with
+// vault.tls.caCert; the object-version key is a Secret made once
+// (versionKey.existingSecret), as with a renderer that has no cluster
+// access (helm template, Argo CD).
+const (
+	VaultCAConfigMap = "vault-ca"
+	VaultCAMountPath = "/etc/vault-tls/ca"
+	VersionKeySecret = "vault-azure-csi-provider-version-key"
 )
 
 // How quickly the node's provider tells a deleted pod is gone.
@@ -55,8 +69,13 @@ func (c *Cluster) ChartValues() (map[string]any, error) {
 		"providersDir": c.ProvidersDir,
 		"kubeletDir":   c.KubeletRoot,
 		// Gone soon after the kubelet stops listing a pod, for the tests.
-		"podLiveness": map[string]any{"enabled": true, "goneAfter": PodGoneAfter.String(), "listInterval": PodListInterval.String()},
-		"vault":       map[string]any{"address": wi.VaultAddr},
+		"podLiveness":  map[string]any{"enabled": true, "goneAfter": PodGoneAfter.String(), "listInterval": PodListInterval.String()},
+		"vault":        map[string]any{"address": wi.VaultTLSAddr, "tls": map[string]any{"caCert": VaultCAMountPath + "/ca.crt"}},
+		"extraVolumes": []any{map[string]any{"name": "vault-ca", "configMap": map[string]any{"name": VaultCAConfigMap}}},
+		"extraVolumeMounts": []any{
+			map[string]any{"name": "vault-ca", "mountPath": VaultCAMountPath, "readOnly": true},
+		},
+		"versionKey": map[string]any{"existingSecret": VersionKeySecret},
 		"azure": map[string]any{
 			"tenantID": wi.TenantID, "authorityHost": wi.AuthorityURL,
 			"allowNodeIdentityNamespaces": []any{NodeIdentityNamespace},
@@ -91,6 +110,7 @@ func RenderChart(chartDir string, values map[string]any) (string, error) {
 	install.ReleaseName = ReleaseName
 	install.Namespace = ReleaseNamespace
 	install.DisableHooks = true
+	install.KubeVersion = &chartutil.KubeVersion{Version: "v1.34.2", Major: "1", Minor: "34"} // the node's
 	rel, err := install.Run(chrt, values)
 	if err != nil {
 		return "", fmt.Errorf("rendering chart %s: %w", chartDir, err)
@@ -114,6 +134,9 @@ func (c *Cluster) installProvider() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if err := c.createProviderInputs(ctx); err != nil {
+		return err
+	}
 	if err := c.Apply(ctx, []byte(manifest)); err != nil {
 		return err
 	}
@@ -189,3 +212,27 @@ func podReady(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// createProviderInputs makes what the chart's values name but do not
+// create: the private CA's ConfigMap and the version key's Secret (made
+// once, as README's GitOps steps say).
+func (c *Cluster) createProviderInputs(ctx context.Context) error {
+	key := make([]byte, 48)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: VaultCAConfigMap, Namespace: ReleaseNamespace},
+		Data: map[string]string{"ca.crt": c.World.Info.VaultCAPEM}}
+	if _, err := c.Client.CoreV1().ConfigMaps(ReleaseNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the Vault CA ConfigMap: %w", err)
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: VersionKeySecret, Namespace: ReleaseNamespace},
+		Data: map[string][]byte{"key": []byte(base64.StdEncoding.EncodeToString(key))}}
+	if _, err := c.Client.CoreV1().Secrets(ReleaseNamespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the version key Secret: %w", err)
+	}
+	return nil
+}
+
+// ManifestPath is the file of the manifest the chart was installed from.
+func (c *Cluster) ManifestPath() string { return c.path("chart", "manifest.yaml") }

@@ -26,6 +26,8 @@ type WorldInfo struct {
 	ControlURL    string `json:"controlURL"`
 	AzureResource string `json:"azureResource"`
 	Postgres      bool   `json:"postgres"`
+	VaultTLSAddr  string `json:"vaultTLSAddr"`
+	VaultCAPEM    string `json:"vaultCAPEM"`
 }
 
 // World is the running test world: Vault front, Azure emulator, proxy.
