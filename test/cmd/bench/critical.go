@@ -93,7 +93,7 @@ func writeCriticalPath(b *strings.Builder, cp *criticalPath) {
 	if cp == nil {
 		return
 	}
-	fmt.Fprintf(b, "\n**Critical path of a cold Mount of 10 objects** (defaults, first sample; ms after the Mount call; total %s ms):\n\n| step | requests | began | answered |\n|---|---|---|---|\n", ms(cp.total))
+	fmt.Fprintf(b, "\n**Critical path of a cold Mount of 10 objects** (defaults, the median of the cold samples; ms after the Mount call; total %s ms):\n\n| step | requests | began | answered |\n|---|---|---|---|\n", ms(cp.total))
 	for _, s := range cp.steps {
 		fmt.Fprintf(b, "| %s | %d | %s | %s |\n", s.what, s.n, ms(s.start), ms(s.end))
 	}

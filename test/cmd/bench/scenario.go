@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -192,13 +193,20 @@ func cpuPerMount(ctx context.Context, p *world.Provider, v *driver.Volume, count
 // cold starts a fresh provider (no cached Vault token, Azure token or
 // secret) per sample and times its first Mount of v; each provider's
 // start-up time is appended to startUps.
-// With trace set, the first sample's critical path is written to it.
+// With trace set, the critical path of the median sample is written to it.
 func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume, samples int, startUps *[]time.Duration, trace **criticalPath) ([]time.Duration, error) {
 	req, err := v.Request(nil)
 	if err != nil {
 		return nil, err
 	}
 	var out []time.Duration
+	var paths []*criticalPath
+	defer func() {
+		if len(paths) > 0 {
+			slices.SortFunc(paths, func(a, b *criticalPath) int { return int(a.total - b.total) })
+			*trace = paths[(len(paths)-1)/2]
+		}
+	}()
 	for i := range samples {
 		p, err := startProvider(w, flags...)
 		if err != nil {
@@ -212,10 +220,10 @@ func cold(ctx context.Context, w *world.World, flags []string, v *driver.Volume,
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		var d time.Duration
-		if i == 0 && trace != nil {
+		if trace != nil {
 			var cp *criticalPath
 			if cp, err = traceMount(cctx, w, c, req); err == nil {
-				*trace, d = cp, cp.total
+				paths, d = append(paths, cp), cp.total
 			}
 		} else {
 			_, d, err = mount(cctx, c, req)
