@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/vaultazure/vault-azure-csi-provider/deploy/image"
 )
 
 // Image references of the node. Pods use imagePullPolicy: Never.
@@ -122,14 +124,11 @@ func (c *Cluster) importImage(tarPath string) error {
 }
 
 // buildImages builds and imports the pause (sandbox) image, the test app's
-// image and the provider's image. The provider image holds the binary of
-// make build at /bin (as the Dockerfile puts it) and, as the CA bundle, the
-// test world's CA: the Entra ID emulator serves HTTPS with it.
+// image and the provider's image. The provider's is the release image, as
+// make image builds it (deploy/image), from the binary of make build and,
+// as the CA bundle, the test world's CA: the Entra ID emulator serves HTTPS
+// with it.
 func (c *Cluster) buildImages() error {
-	ca, err := os.ReadFile(c.World.Info.CAFile)
-	if err != nil {
-		return err
-	}
 	images := []struct {
 		ref   string
 		files []imageFile
@@ -137,10 +136,13 @@ func (c *Cluster) buildImages() error {
 	}{
 		{PauseImage, []imageFile{{path: "/pause", mode: 0o755, src: c.bin("pause")}}, []string{"/pause"}},
 		{AppImage, []imageFile{{path: "/app", mode: 0o755, src: c.bin("app")}}, []string{"/app"}},
-		{ProviderImage + ":" + ProviderTag, []imageFile{
-			{path: "/bin/vault-azure-csi-provider", mode: 0o755, src: c.opts.ProviderBin},
-			{path: "/etc/ssl/certs/ca-certificates.crt", mode: 0o644, data: ca},
-		}, []string{"/bin/vault-azure-csi-provider"}},
+	}
+	out := c.path("images", "provider.tar")
+	if err := c.buildProviderImage(out); err != nil {
+		return err
+	}
+	if err := c.importImage(out); err != nil {
+		return err
 	}
 	for i, im := range images {
 		out := c.path("images", fmt.Sprintf("%d.tar", i))
@@ -152,4 +154,31 @@ func (c *Cluster) buildImages() error {
 		}
 	}
 	return nil
+}
+
+// buildProviderImage writes, as a tarball that ctr imports, this node's
+// platform's image of the index that make image builds.
+func (c *Cluster) buildProviderImage(out string) error {
+	platform := "linux/" + runtime.GOARCH
+	idx, err := image.Build(image.Options{Binaries: map[string]string{platform: c.opts.ProviderBin},
+		CABundle: c.World.Info.CAFile, Version: ProviderTag, Revision: "e2e", Created: time.Now()})
+	if err != nil {
+		return fmt.Errorf("provider image: %w", err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(m.Manifests) != 1 || m.Manifests[0].Platform == nil || m.Manifests[0].Platform.Architecture != runtime.GOARCH {
+		return fmt.Errorf("provider image: the index holds %v, want %s only", m.Manifests, platform)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag(ProviderImage + ":" + ProviderTag)
+	if err != nil {
+		return err
+	}
+	return tarball.WriteToFile(out, tag, img)
 }
