@@ -156,7 +156,7 @@ func (f *fetch) run(ctx context.Context, reqs []secrets.Request) error {
 			f.own(ctx, i, r)
 			continue
 		}
-		key := f.scope + f.reqKeys[i] // readKey
+		key := readKey(f.scope, f.reqKeys[i])
 		if s, ok := f.p.cached(key, r); ok {
 			f.responses[i] = s // no goroutine and no wait for a cache hit
 			continue

@@ -9,7 +9,6 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth/keys"
-	"github.com/vaultazure/vault-azure-csi-provider/provider/secrets"
 )
 
 // readScope names who reads and where: the Vault address, the TLS settings of
@@ -20,10 +19,11 @@ func readScope(address, connection, namespace, token string) string {
 	return keys.Join(address, connection, namespace, keys.Hash(token))
 }
 
-// readKey is the cache and coalescing key of one request within a scope
-// (both length-prefixed, so the two cannot run together).
-func readKey(scope string, r secrets.Request) string {
-	return scope + r.Key()
+// readKey is the cache and coalescing key of one request, by its key
+// (secrets.Request.Key), within a scope (both length-prefixed, so the two
+// cannot run together).
+func readKey(scope, requestKey string) string {
+	return scope + requestKey
 }
 
 // cacheable reports whether a response may be kept or shared between Mounts:

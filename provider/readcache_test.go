@@ -81,34 +81,34 @@ func TestSecretCache(t *testing.T) {
 func TestReadKey(t *testing.T) {
 	const token = "hvs.very-secret-token"
 	base := readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-		secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}})
+		secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}.Key())
 	tests := []struct {
 		name     string
 		key      string
 		wantSame bool
 	}{
 		{"identical", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"b": "x", "a": 1}}), true},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"b": "x", "a": 1}}.Key()), true},
 		{"other address", readKey(readScope("https://vault2:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 		{"other TLS connection", readKey(readScope("https://vault:8200", `{"ca":"x"}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 		{"other namespace", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-b", token),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 		{"other token", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token+"2"),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 		{"other method", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "POST", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "POST", Path: "secret/db", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 		{"other path", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: "secret/db2", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db2", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 		{"other args", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 2, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{"a": 2, "b": "x"}}.Key()), false},
 		{"path cannot run into args", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: `secret/db5:{"a":1,"b":"x"}`}), false},
+			secrets.Request{Method: "GET", Path: `secret/db5:{"a":1,"b":"x"}`}.Key()), false},
 		{"no args differs from empty args", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a", token),
-			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{}}), false},
+			secrets.Request{Method: "GET", Path: "secret/db", Args: map[string]any{}}.Key()), false},
 		{"path and namespace cannot run together", readKey(readScope("https://vault:8200", `{"ca":""}`, "team-a|secret", token),
-			secrets.Request{Method: "GET", Path: "db", Args: map[string]any{"a": 1, "b": "x"}}), false},
+			secrets.Request{Method: "GET", Path: "db", Args: map[string]any{"a": 1, "b": "x"}}.Key()), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -97,8 +97,8 @@ func kvPath(m mountInfo, found bool, path string) string {
 
 // lookupScope is where a client connects, which decides what it may be
 // told of mounts: the address, the TLS settings and the namespace.
-func lookupScope(client *vault.Client, via Via) string {
-	return keys.Join(client.Address(), via.Connection, client.Namespace())
+func lookupScope(address, namespace string, via Via) string {
+	return keys.Join(address, via.Connection, namespace)
 }
 
 // lookupResult is what one lookup learnt: the mount serving its path, or
@@ -116,7 +116,7 @@ type lookupResult struct {
 func (c *mountCache) lookup(ctx context.Context, client *vault.Client, via Via, path string, retry retry.Backoff) (mountInfo, bool, error) {
 	// Mount information is not secret, but what a client may see depends on
 	// where it connects.
-	scope := lookupScope(client, via)
+	scope := lookupScope(client.Address(), client.Namespace(), via)
 	first, _, _ := strings.Cut(path, "/")
 	for range maxSharedLookups {
 		if m, ok := c.cached(scope, path); ok {

@@ -135,7 +135,7 @@ func (r *Reader) ResolveCached(address, namespace string, via Via, req Request) 
 	if req.Method != http.MethodGet {
 		return req, true
 	}
-	path, ok := r.mounts.cachedPath(keys.Join(address, via.Connection, namespace), req.Path)
+	path, ok := r.mounts.cachedPath(lookupScope(address, namespace, via), req.Path)
 	if !ok {
 		return Request{}, false
 	}
