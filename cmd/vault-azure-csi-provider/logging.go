@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,7 +18,7 @@ import (
 // key/value pairs), on stderr. klog still decides what is logged (-v,
 // -vmodule); the JSON lines are written by the standard library's
 // log/slog, which costs the start-up nothing.
-func setupLogging(format string, _ *flag.FlagSet) error {
+func setupLogging(format string) error {
 	switch format {
 	case "", "text":
 		return nil

@@ -90,7 +90,7 @@ func TestLogFormatText(t *testing.T) {
 
 func TestLogFormatRefused(t *testing.T) {
 	for _, format := range []string{"yaml", "JSON"} {
-		if err := setupLogging(format, nil); err == nil || !strings.Contains(err.Error(), "use text or json") {
+		if err := setupLogging(format); err == nil || !strings.Contains(err.Error(), "use text or json") {
 			t.Errorf("setupLogging(%q) = %v, want a refusal", format, err)
 		}
 	}

@@ -63,7 +63,7 @@ func runWith(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, versionLine())
 		return 0
 	}
-	if err := setupLogging(opts.LogFormat, fs); err != nil {
+	if err := setupLogging(opts.LogFormat); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}

@@ -113,7 +113,7 @@ func runMount(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if err := setupLogging(mo.LogFormat, fs); err != nil {
+	if err := setupLogging(mo.LogFormat); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
