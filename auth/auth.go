@@ -122,6 +122,20 @@ func (ms Methods) Names() []string {
 	return names
 }
 
+// TokenProven is implemented by methods that can tell whether a login's
+// identity is the one proven by the request's service-account token (the
+// workload's own), as opposed to one the provider's host lends it (the
+// node's managed identity, an aad-pod-identity binding found by pod name).
+// Where one provider serves many workloads from one pod (the Secrets Store
+// Sync Controller's sidecar), only token-proven identities name the
+// workload; a method that does not implement it is treated as not proven.
+type TokenProven interface {
+	// ProvenByToken reports whether req's identity is proven by its
+	// service-account token; if not, lent describes the identity it would
+	// log in as instead, for the refusal.
+	ProvenByToken(req *Request) (proven bool, lent string)
+}
+
 // RefusalExplainer is implemented by methods that can say, from Vault's
 // message, why Vault refused their login and how to fix it.
 type RefusalExplainer interface {

@@ -112,6 +112,13 @@ type Config struct {
 	// restarts and nodes. Empty: a random key of this process, so versions
 	// change when the provider restarts.
 	VersionKey []byte
+	// SyncController: the provider serves the Secrets Store Sync
+	// Controller, not the driver (see sync.go); Pods is not used.
+	SyncController bool
+	// SyncPollInterval is the controller's --rotation-poll-interval
+	// (default DefaultSyncPollInterval): kept dynamic secrets must outlive
+	// it, and are revoked after SyncRevokeAfter of it without a Mount.
+	SyncPollInterval time.Duration
 }
 
 // Provider serves Mounts. It is safe for concurrent use.
@@ -165,6 +172,20 @@ func New(cfg Config, authn Authenticator) (*Provider, error) {
 	}
 	if cfg.Dynamic.Observer == nil {
 		cfg.Dynamic.Observer = cfg.Observer
+	}
+	if cfg.SyncController {
+		if cfg.SyncPollInterval <= 0 {
+			cfg.SyncPollInterval = DefaultSyncPollInterval
+		}
+		cfg.Pods = nil
+		if cfg.Dynamic.Liveness == nil {
+			now := cfg.Dynamic.Now
+			if now == nil {
+				now = time.Now
+			}
+			cfg.Dynamic.Liveness = syncLiveness{revokeAfter: SyncRevokeAfter(cfg.SyncPollInterval), now: now}
+		}
+		cfg.Dynamic.MinLife = cfg.SyncPollInterval
 	}
 	if cfg.Pods != nil && cfg.Dynamic.Liveness == nil {
 		cfg.Dynamic.Liveness = cfg.Pods
@@ -260,11 +281,18 @@ type Result struct {
 }
 
 // Mount handles one MountRequest's fields. The target path is the driver's
-// business (it writes the files there); the provider only returns them.
-func (p *Provider) Mount(ctx context.Context, attributes, _, permission string) (*Result, error) {
+// business (it writes the files there); the provider only returns them,
+// and tells by it a request of the sync controller (see sync.go).
+func (p *Provider) Mount(ctx context.Context, attributes, targetPath, permission string) (*Result, error) {
 	start := time.Now()
+	if err := p.checkCaller(targetPath); err != nil {
+		return nil, err
+	}
 	prm, err := p.parsed.Parse(attributes, permission)
 	if err != nil {
+		return nil, err
+	}
+	if prm, err = p.syncWorkload(prm); err != nil {
 		return nil, err
 	}
 	ctx = vaultclient.WithNamespace(ctx, prm.Pod.Namespace)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -89,14 +90,33 @@ func (gv *gatedVault) serve(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(path, "secret/data/")
 		writeJSON(w, 200, map[string]any{"data": map[string]any{"data": map[string]any{"value": name + "@" + tok}}})
 	case path == "database/creds/app":
-		writeJSON(w, 200, map[string]any{"lease_id": fmt.Sprintf("database/creds/app/%d", serial), "lease_duration": 3600,
+		writeJSON(w, 200, map[string]any{"lease_id": fmt.Sprintf("database/creds/app/%d", serial), "lease_duration": 3600, "renewable": true,
 			"data": map[string]any{"username": fmt.Sprintf("v-app-%d", serial)}})
+	case path == "sys/leases/renew" && r.Method == http.MethodPut:
+		var body struct {
+			LeaseID string `json:"lease_id"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		writeJSON(w, 200, map[string]any{"lease_id": body.LeaseID, "lease_duration": 3600, "renewable": true})
 	case path == "pki/issue/web":
 		// As Vault's pki engine by default: a new certificate, no lease.
 		writeJSON(w, 200, map[string]any{"data": map[string]any{"certificate": testCertificate(serial, time.Hour)}})
 	default:
 		writeJSON(w, 404, map[string]any{"errors": []string{}})
 	}
+}
+
+// countPrefix counts the requests whose "METHOD path" starts with prefix.
+func (gv *gatedVault) countPrefix(prefix string) int {
+	gv.mu.Lock()
+	defer gv.mu.Unlock()
+	n := 0
+	for k, c := range gv.counts {
+		if strings.HasPrefix(k, prefix) {
+			n += c
+		}
+	}
+	return n
 }
 
 func (gv *gatedVault) count(methodPath string) int {

@@ -126,6 +126,20 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
 }
 
+// ProvenByToken: workload identity is the one Entra ID grants for the
+// service account's own token; the node's managed identity and an
+// aad-pod-identity binding are lent by the host the provider runs on.
+func (m *Method) ProvenByToken(req *auth.Request) (bool, string) {
+	switch paramsOf(req).Identity {
+	case IdentityWorkload:
+		return true, ""
+	case IdentityManaged:
+		return false, "the managed identity of the node the provider runs on"
+	default:
+		return false, "the aad-pod-identity binding of the pod named in the request"
+	}
+}
+
 // Check verifies locally the credential the identity logs in with: for
 // workload identity the pod's service-account token (Request.TokenFor);
 // the node's and aad-pod-identity's identities need none from the driver.

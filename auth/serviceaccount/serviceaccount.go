@@ -53,6 +53,10 @@ func (m Method) Principal(req *auth.Request) (string, error) {
 	return p, nil
 }
 
+// ProvenByToken: kubernetes and jwt logins present the service account's
+// own token, which Vault verifies.
+func (Method) ProvenByToken(*auth.Request) (bool, string) { return true, "" }
+
 // Check verifies the pod's service-account token locally (Request.TokenFor).
 func (m Method) Check(req *auth.Request) error {
 	_, err := req.TokenFor(m.TokenAudience(req))

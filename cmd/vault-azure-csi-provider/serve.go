@@ -24,8 +24,8 @@ func serve(ctx context.Context, o *setup.Options) error {
 		return err
 	}
 	klog.InfoS("starting", "version", version, "commit", buildCommit(), "endpoint", o.Endpoint, "defaultVaultAddress", retry.Redact(o.VaultAddr),
-		"nodeIdentityNamespaces", o.NodeIdentityNamespaces())
-	setup.LogVersionKey(o.VersionKeyFile)
+		"nodeIdentityNamespaces", o.NodeIdentityNamespaces(), "mode", o.Mode)
+	setup.LogVersionKey(o.VersionKeyFile, o.VersionKeyEnv)
 	setup.LogDynamic(o)
 	probe, err := newSocketProbe(o.Endpoint)
 	if err != nil {

@@ -130,6 +130,15 @@ type Config struct {
 	Observer observe.Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MinLife, if set, is the life a kept secret must still have to be
+	// handed out again: one whose final end (its certificate's NotAfter,
+	// its lease's max TTL, its token's) is nearer is replaced at the Mount
+	// (the old one is left to expire, not revoked). For callers that come
+	// back only at long intervals (the sync controller's polls): the
+	// answer must outlive the wait for the next one. A secret whose whole
+	// life is shorter is not replaced for it: a new one would not last
+	// longer.
+	MinLife time.Duration
 }
 
 // Store keeps dynamic secrets per Key. It is safe for concurrent use.
@@ -253,13 +262,23 @@ func (s *Store) Keep(key Key, sec *vault.Secret, owner Owner, began time.Time) *
 	return s.keep(key, e, began)
 }
 
+// due is e.due with the store's MinLife.
+func (s *Store) due(e *entry, now time.Time, current Owner) action {
+	if min := s.cfg.MinLife; min > 0 {
+		if end := e.finalEnd(); !end.IsZero() && end.Sub(now) < min && end.Sub(e.start) >= min {
+			return actionIssue
+		}
+	}
+	return e.due(now, current)
+}
+
 // reuse returns the kept secret for key if nothing is due.
 func (s *Store) reuse(key Key, owner Owner) (*vault.Secret, bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[key]
-	if !ok || e.due(now, owner) != actionReuse {
+	if !ok || s.due(e, now, owner) != actionReuse {
 		return nil, false
 	}
 	e.lastMount = now
@@ -274,7 +293,7 @@ func (s *Store) refresh(ctx context.Context, key Key, owner Owner, issue func(co
 	e, ok := s.entries[key]
 	action := actionIssue
 	if ok {
-		action = e.due(began, owner)
+		action = s.due(e, began, owner)
 	}
 	if action == actionReuse {
 		e.lastMount = began
@@ -359,7 +378,7 @@ func (s *Store) renewForMount(ctx context.Context, key Key, e *entry, current Ow
 	}
 	e.renewed(now, ttl, increment)
 	s.dirty = true
-	if e.due(now, current) != actionReuse {
+	if s.due(e, now, current) != actionReuse {
 		return nil, false
 	}
 	e.lastMount = now
@@ -371,7 +390,7 @@ func (s *Store) renewForMount(ctx context.Context, key Key, e *entry, current Ow
 // handed out and e's lease, which nobody got, is revoked.
 func (s *Store) keep(key Key, e *entry, began time.Time) *vault.Secret {
 	s.mu.Lock()
-	if old, ok := s.entries[key]; ok && !old.start.Before(began) && old.due(s.cfg.Now(), e.owner) == actionReuse {
+	if old, ok := s.entries[key]; ok && !old.start.Before(began) && s.due(old, s.cfg.Now(), e.owner) == actionReuse {
 		s.mu.Unlock()
 		s.revoke(e)
 		return old.secret

@@ -11,8 +11,12 @@ package params
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,6 +65,11 @@ type Params struct {
 	// ServiceAccountTokens maps audience to token, from the driver's tokenRequests.
 	ServiceAccountTokens map[string]auth.ServiceAccountToken
 	FilePermission       os.FileMode
+	// Class is a digest of the SecretProviderClass's own parameters (every
+	// attribute but the csi.storage.k8s.io/ ones the kubelet, the driver or
+	// the sync controller add): equal for two requests of the same class,
+	// whoever sends them.
+	Class string
 }
 
 // Parse validates the raw fields of a MountRequest, the auth method's own
@@ -76,6 +85,7 @@ func Parse(attributes, permission string, methods auth.Methods) (*Params, error)
 		return nil, err
 	}
 	p.parsePod(attrs)
+	p.Class = classDigest(attrs)
 	steps := []func(map[string]string) error{
 		p.parseVault, p.parseTLS, func(attrs map[string]string) error { return p.parseAuth(attrs, methods) }, p.parseTokens, p.parseObjects,
 	}
@@ -85,6 +95,25 @@ func Parse(attributes, permission string, methods auth.Methods) (*Params, error)
 		}
 	}
 	return p, nil
+}
+
+// callerPrefix marks the attributes added by the caller, not the class.
+const callerPrefix = "csi.storage.k8s.io/"
+
+func classDigest(attrs map[string]string) string {
+	names := make([]string, 0, len(attrs))
+	for k := range attrs {
+		if !strings.HasPrefix(k, callerPrefix) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	h := sha256.New()
+	for _, k := range names {
+		// Length-prefixed: no two different classes hash the same input.
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(attrs[k]), attrs[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func (p *Params) parseFilePermission(permission string) error {

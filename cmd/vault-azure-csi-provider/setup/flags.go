@@ -61,7 +61,16 @@ type Options struct {
 	AllowedTLSDirs  string
 	NodeIdentity    string
 	JWTPerSA        bool
+	Mode            string
+	SyncPoll        time.Duration
+	VersionKeyEnv   string
 }
+
+// Modes (--mode): whom the provider serves.
+const (
+	ModeDriver         = "driver"
+	ModeSyncController = "sync-controller"
+)
 
 // RegisterFlags defines the provider's flags on fs and returns the options
 // they set.
@@ -115,6 +124,9 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.SelfPod, "self-pod", "", "the provider's own pod as <namespace>/<name> (the Helm chart sets it): a list of the node's pods without it is not trusted (a kubelet that has just restarted lists none); empty: every list is trusted")
 	fs.BoolVar(&o.RequireTLS, "require-vault-tls", false, "refuse Vault addresses with plain http:// (tokens and secrets would travel in cleartext); without it each such address is logged once with a warning")
 	fs.StringVar(&o.VersionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
+	fs.StringVar(&o.VersionKeyEnv, "version-key-env", "", "name of an environment variable holding the object-version key, instead of --version-key-file (for a container whose pod has no volume for it, e.g. the sync controller's providerContainer with env valueFrom secretKeyRef)")
+	fs.StringVar(&o.Mode, "mode", ModeDriver, "whom the provider serves: driver (a DaemonSet beside the Secrets Store CSI Driver) or sync-controller (a container in the Secrets Store Sync Controller's pod: requests are served as their SecretSync's namespace, service account and class, identities the node lends are refused, kept dynamic secrets live while the SecretSync polls)")
+	fs.DurationVar(&o.SyncPoll, "sync-poll-interval", 12*time.Hour, "with --mode=sync-controller: the controller's --rotation-poll-interval; a kept dynamic secret is replaced at a poll when it would not outlive the next one, and revoked when not asked for in two intervals and an hour")
 	return o
 }
 

@@ -49,7 +49,11 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if !o.VaultDefaults.IsZero() && o.VaultAddr == "" {
 		return nil, fmt.Errorf("--vault-namespace and --vault-tls-* describe the provider's own Vault: set --vault-addr too")
 	}
-	versionKey, err := loadVersionKey(o.VersionKeyFile)
+	sync, err := checkMode(o)
+	if err != nil {
+		return nil, err
+	}
+	versionKey, err := loadVersionKey(o.VersionKeyFile, o.VersionKeyEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -69,14 +73,16 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 	if err != nil {
 		return nil, err
 	}
-	tracker, err := podTracker(o)
-	if err != nil {
-		return nil, err
+	var tracker *pods.Tracker
+	if !sync {
+		if tracker, err = podTracker(o); err != nil {
+			return nil, err
+		}
 	}
 	var state *statefile.File
 	if o.StateFile != "" {
 		if versionKey == nil {
-			return nil, fmt.Errorf("--state-file needs --version-key-file: the file is encrypted with a key derived from it")
+			return nil, fmt.Errorf("--state-file needs --version-key-file or --version-key-env: the file is encrypted with a key derived from it")
 		}
 		if state, err = statefile.Open(o.StateFile, versionKey); err != nil {
 			return nil, err
@@ -107,6 +113,8 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		AllowedAddresses:      allowed.addresses,
 		AllowedTLSDirs:        allowed.tlsDirs,
 		StateFile:             state,
+		SyncController:        sync,
+		SyncPollInterval:      o.SyncPoll,
 	}, manager)
 	if err != nil {
 		return nil, err
@@ -118,6 +126,26 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		return sizes
 	})
 	return &Wiring{Manager: manager, Provider: p, metrics: m}, nil
+}
+
+// checkMode validates --mode and reports whether it is sync-controller.
+func checkMode(o *Options) (bool, error) {
+	switch o.Mode {
+	case ModeDriver, "":
+		return false, nil
+	case ModeSyncController:
+	default:
+		return false, fmt.Errorf("--mode %q is not one of %s, %s", o.Mode, ModeDriver, ModeSyncController)
+	}
+	if o.NodeIdentity != "" || o.NodeIdentityNS != "" {
+		return false, fmt.Errorf("--allow-node-identity and --allow-node-identity-namespaces cannot be used with --mode=%s: "+
+			"in the sync controller's pod the node's identity would be the same for every SecretSync of every namespace", ModeSyncController)
+	}
+	if o.SyncPoll <= 0 {
+		return false, fmt.Errorf("--sync-poll-interval must be positive (got %s): set it to the controller's --rotation-poll-interval; "+
+			"a controller that does not poll cannot keep dynamic secrets alive", o.SyncPoll)
+	}
+	return true, nil
 }
 
 // podTracker lists the node's pods through the kubelet's socket; nil when

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/klog/v2"
 )
@@ -12,29 +13,42 @@ import (
 // the key must be as hard to guess as the secrets whose versions it hides.
 const minVersionKeyBytes = 32
 
-// loadVersionKey reads the object-version key from path (surrounding white
-// space dropped); an empty path means no key file. Errors never contain the
-// file's content.
-func loadVersionKey(path string) ([]byte, error) {
-	if path == "" {
+// loadVersionKey reads the object-version key from the file at path or
+// the environment variable env (surrounding white space dropped); neither
+// means no key. Errors never contain the key.
+func loadVersionKey(path, env string) ([]byte, error) {
+	var b []byte
+	var from string
+	switch {
+	case path != "" && env != "":
+		return nil, fmt.Errorf("--version-key-file and --version-key-env are exclusive: set one")
+	case path != "":
+		var err error
+		if b, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("reading --version-key-file: %w", err)
+		}
+		from = "--version-key-file " + path
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return nil, fmt.Errorf("--version-key-env %s: the environment has no such variable (env valueFrom secretKeyRef in the container)", env)
+		}
+		b, from = []byte(v), "--version-key-env "+env
+	default:
 		return nil, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading --version-key-file: %w", err)
 	}
 	key := bytes.TrimSpace(b)
 	if len(key) < minVersionKeyBytes {
-		return nil, fmt.Errorf("--version-key-file %s holds %d bytes, fewer than %d: put a random key into it, e.g. head -c 48 /dev/urandom | base64",
-			path, len(key), minVersionKeyBytes)
+		return nil, fmt.Errorf("%s holds %d bytes, fewer than %d: put a random key into it, e.g. head -c 48 /dev/urandom | base64",
+			from, len(key), minVersionKeyBytes)
 	}
 	return key, nil
 }
 
 // LogVersionKey says at startup whether object versions survive a restart.
-func LogVersionKey(path string) {
-	if path != "" {
-		klog.InfoS("object versions are keyed by --version-key-file: they stay the same across restarts and on every node that has the same key", "file", path)
+func LogVersionKey(path, env string) {
+	if path != "" || env != "" {
+		klog.InfoS("object versions are keyed by the version key: they stay the same across restarts and on every node that has the same key", "file", path, "env", env)
 		return
 	}
 	klog.InfoS("WARNING: no --version-key-file: object versions are keyed by a random key of this process and change when the provider restarts or is upgraded; " +
@@ -45,6 +59,12 @@ func LogVersionKey(path string) {
 // live, and what the provider knows of the pods.
 func LogDynamic(o *Options) {
 	if !o.DynamicReuse {
+		return
+	}
+	if o.Mode == ModeSyncController {
+		klog.InfoS("sync-controller mode: dynamic secrets are kept per SecretSync workload (namespace, service account, class) and renewed while it polls; "+
+			"one that would not outlive the next poll is replaced at a poll, and one not asked for in two poll intervals and an hour is revoked",
+			"pollInterval", o.SyncPoll, "revokeAfter", 2*o.SyncPoll+time.Hour, "stateFile", o.StateFile)
 		return
 	}
 	liveness := "the kubelet's pod-resources API at " + o.PodsSocket
