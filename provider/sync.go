@@ -38,9 +38,10 @@ const DefaultSyncPollInterval = 12 * time.Hour
 
 // SyncRevokeAfter is how long a dynamic secret kept for a SecretSync
 // lives without being asked for, when the controller polls every poll: two
-// polls and an hour, so one failed poll does not revoke a credential
-// that a synced Secret still holds.
-func SyncRevokeAfter(poll time.Duration) time.Duration { return 2*poll + time.Hour }
+// polls and a margin of one more, at most an hour (25 h for the default
+// 12 h), so one failed poll does not revoke a credential that a synced
+// Secret still holds.
+func SyncRevokeAfter(poll time.Duration) time.Duration { return 2*poll + min(poll, time.Hour) }
 
 // checkCaller refuses a request of the sync controller when the provider
 // serves the driver: there, the node's identity would be lent to every

@@ -166,7 +166,7 @@ func TestDriverModeRefusesTheSyncController(t *testing.T) {
 
 // TestSyncControllerDynamicLifetime: a kept secret is renewed while the
 // SecretSync polls, replaced at a poll when it would not outlive the next
-// one, and revoked once not asked for in two poll intervals and an hour.
+// one, and revoked once not asked for in two poll intervals and a margin.
 func TestSyncControllerDynamicLifetime(t *testing.T) {
 	gv := newGatedVault(t, false)
 	clk := &clock{now: time.Now()}
@@ -213,11 +213,11 @@ func TestSyncControllerDynamicLifetime(t *testing.T) {
 		t.Errorf("the one-hour lease was renewed %d times in %s, want at least 3 (at two thirds)", n, SyncRevokeAfter(poll))
 	}
 	if n := p.DynamicLeases(); n != 1 || gv.countPrefix("PUT sys/leases/revoke/") != 0 {
-		t.Fatalf("%d leases kept, %d revoked before two polls and an hour without a Mount; want 1 kept, none revoked", n, gv.countPrefix("PUT sys/leases/revoke/"))
+		t.Fatalf("%d leases kept, %d revoked before two polls and a margin without a Mount; want 1 kept, none revoked", n, gv.countPrefix("PUT sys/leases/revoke/"))
 	}
 	advance(10 * time.Minute)
 	if n := p.DynamicLeases(); n != 0 {
-		t.Errorf("%d leases kept after two polls and an hour without a Mount, want 0", n)
+		t.Errorf("%d leases kept after two polls and a margin without a Mount, want 0", n)
 	}
 	if n := gv.countPrefix("PUT sys/leases/revoke/database/creds/app/"); n != 1 {
 		t.Errorf("%d revocations of the database lease, want 1", n)

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/vaultazure/vault-azure-csi-provider/test/driver"
+	"github.com/vaultazure/vault-azure-csi-provider/test/syncctl"
 	"github.com/vaultazure/vault-azure-csi-provider/test/world"
 )
 
@@ -100,7 +101,14 @@ func TestEveryExampleMountsInTheWorld(t *testing.T) {
 			t.Errorf("%s has no SecretProviderClass", file)
 		}
 		pods := examplePods(t, file)
+		syncs, err := syncctl.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, spc := range spcs {
+			if syncedBy(syncs, spc) {
+				continue // TestEverySecretSyncExampleSyncs
+			}
 			t.Run(filepath.Base(file)+"/"+spc.Metadata.Name, func(t *testing.T) {
 				modes[authModeOf(spc)] = true
 				mountExample(t, spc, pods)
@@ -112,6 +120,62 @@ func TestEveryExampleMountsInTheWorld(t *testing.T) {
 			t.Errorf("no example for auth mode %s (have %v)", m, modes)
 		}
 	}
+}
+
+func syncedBy(syncs []*syncctl.SecretSync, spc *driver.SecretProviderClass) bool {
+	for _, ss := range syncs {
+		if ss.Class.Metadata == spc.Metadata {
+			return true
+		}
+	}
+	return false
+}
+
+// TestEverySecretSyncExampleSyncs runs every SecretSync of the examples,
+// its class changed only in vaultAddress, through a sync-controller
+// provider as the controller does, for the world's service account it
+// names, and checks every key of the Secret.
+func TestEverySecretSyncExampleSyncs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(examplesDir, "*.yaml"))
+	must(t, err)
+	p := startSync(t, syncKeyFile(t))
+	c := controllerPod(t, p, "secrets-store-sync-controller-0")
+	modes := map[string]bool{}
+	for _, file := range files {
+		syncs, err := syncctl.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ss := range syncs {
+			t.Run(filepath.Base(file)+"/"+ss.Name, func(t *testing.T) {
+				modes[authModeOf(ss.Class)] = true
+				if _, err := worldPod(examplePodOf(ss.Namespace, ss.ServiceAccountName)); err != nil {
+					t.Fatal(err)
+				}
+				ss.Class.Spec.Parameters["vaultAddress"] = theWorld.Vault.Addr()
+				res := mustSync(t, c, ss)
+				if len(res.Data) != len(ss.Data) || len(ss.Data) == 0 {
+					t.Errorf("Secret %s has %d keys, want %d", ss.Name, len(res.Data), len(ss.Data))
+				}
+				for k, v := range res.Data {
+					if len(v) == 0 {
+						t.Errorf("Secret %s key %s is empty", ss.Name, k)
+					}
+				}
+			})
+		}
+	}
+	for _, m := range []string{"azure/workload", "kubernetes"} {
+		if !modes[m] {
+			t.Errorf("no SecretSync example for auth mode %s (have %v)", m, modes)
+		}
+	}
+}
+
+func examplePodOf(ns, sa string) examplePod {
+	var p examplePod
+	p.Metadata.Namespace, p.Spec.ServiceAccountName = ns, sa
+	return p
 }
 
 func authModeOf(spc *driver.SecretProviderClass) string {

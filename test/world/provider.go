@@ -75,6 +75,9 @@ type Provider struct {
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	done    chan error
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // StartProvider runs the provider binary against the world, with the
@@ -185,16 +188,19 @@ func (p *Provider) Exited(timeout time.Duration) (err error, ok bool) {
 	}
 }
 
-// Stop sends SIGTERM and waits for the provider to exit (SIGKILL after 10s).
+// Stop sends SIGTERM and waits for the provider to exit (SIGKILL after
+// 10s). Later calls return the first one's result.
 func (p *Provider) Stop() error {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		return err
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("provider ignored SIGTERM for 10s; killed: %v", <-p.done)
-	}
+	p.stopOnce.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case p.stopErr = <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			p.stopErr = fmt.Errorf("provider ignored SIGTERM for 10s; killed: %v", <-p.done)
+		}
+	})
+	return p.stopErr
 }
 
 // cleanEnv is the process environment without proxy, Vault or Azure settings.

@@ -126,7 +126,7 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.VersionKeyFile, "version-key-file", "", "file with the secret key of the object versions (at least 32 bytes); providers with the same key report the same version for the same content, across restarts and nodes (the Helm chart generates one into a Secret); empty: a random key per process, so versions change on restart")
 	fs.StringVar(&o.VersionKeyEnv, "version-key-env", "", "name of an environment variable holding the object-version key, instead of --version-key-file (for a container whose pod has no volume for it, e.g. the sync controller's providerContainer with env valueFrom secretKeyRef)")
 	fs.StringVar(&o.Mode, "mode", ModeDriver, "whom the provider serves: driver (a DaemonSet beside the Secrets Store CSI Driver) or sync-controller (a container in the Secrets Store Sync Controller's pod: requests are served as their SecretSync's namespace, service account and class, identities the node lends are refused, kept dynamic secrets live while the SecretSync polls)")
-	fs.DurationVar(&o.SyncPoll, "sync-poll-interval", 12*time.Hour, "with --mode=sync-controller: the controller's --rotation-poll-interval; a kept dynamic secret is replaced at a poll when it would not outlive the next one, and revoked when not asked for in two intervals and an hour")
+	fs.DurationVar(&o.SyncPoll, "sync-poll-interval", 12*time.Hour, "with --mode=sync-controller: the controller's --rotation-poll-interval; a kept dynamic secret is replaced at a poll when it would not outlive the next one, and revoked when not asked for in two intervals and a margin of one more (at most an hour: 25h for 12h)")
 	return o
 }
 

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/vaultazure/vault-azure-csi-provider/provider"
 )
 
 // minVersionKeyBytes is the shortest --version-key-file content accepted:
@@ -63,8 +64,8 @@ func LogDynamic(o *Options) {
 	}
 	if o.Mode == ModeSyncController {
 		klog.InfoS("sync-controller mode: dynamic secrets are kept per SecretSync workload (namespace, service account, class) and renewed while it polls; "+
-			"one that would not outlive the next poll is replaced at a poll, and one not asked for in two poll intervals and an hour is revoked",
-			"pollInterval", o.SyncPoll, "revokeAfter", 2*o.SyncPoll+time.Hour, "stateFile", o.StateFile)
+			"one that would not outlive the next poll is replaced at a poll, and one not asked for in two poll intervals and a margin (another, at most an hour) is revoked",
+			"pollInterval", o.SyncPoll, "revokeAfter", provider.SyncRevokeAfter(o.SyncPoll), "stateFile", o.StateFile)
 		return
 	}
 	liveness := "the kubelet's pod-resources API at " + o.PodsSocket
