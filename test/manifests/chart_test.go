@@ -351,16 +351,19 @@ func TestChartRefusesBadValues(t *testing.T) {
 		values string
 		schema bool
 	}{
-		"misspelt top-level value":        {"vaul: {address: https://vault:8200}", true},
-		"misspelt nested value":           {"azure: {tenantId: x}", true},
-		"port that is no number":          {"health: {port: eighty}", true},
-		"vault address not a URL":         {"vault: {address: vault.example.com}", true},
-		"log format":                      {"logging: {format: xml}", true},
-		"relative providersDir":           {"providersDir: var/run/providers", true},
-		"relative CA path":                {"vault: {address: https://vault:8200, tls: {caCert: ca.crt}}", true},
-		"extra mount without a path":      {"extraVolumeMounts: [{name: x}]", true},
-		"Vault TLS without vault.address": {"vault: {tls: {caCert: /etc/vault-tls/ca.crt}}", false},
-		"client cert without its key":     {"vault: {address: https://vault:8200, tls: {clientCert: /etc/vault-tls/tls.crt}}", false},
+		"misspelt top-level value":            {"vaul: {address: https://vault:8200}", true},
+		"misspelt nested value":               {"azure: {tenantId: x}", true},
+		"port that is no number":              {"health: {port: eighty}", true},
+		"vault address not a URL":             {"vault: {address: vault.example.com}", true},
+		"log format":                          {"logging: {format: xml}", true},
+		"relative providersDir":               {"providersDir: var/run/providers", true},
+		"relative CA path":                    {"vault: {address: https://vault:8200, tls: {caCert: ca.crt}}", true},
+		"extra mount without a path":          {"extraVolumeMounts: [{name: x}]", true},
+		"Vault TLS without vault.address":     {"vault: {tls: {caCert: /etc/vault-tls/ca.crt}}", false},
+		"client cert without its key":         {"vault: {address: https://vault:8200, tls: {clientCert: /etc/vault-tls/tls.crt}}", false},
+		"CA file the controller's pod lacks":  {"syncController: {enabled: true}\nvault: {address: https://vault:8200, tls: {caCert: /etc/vault-tls/ca.crt}}", false},
+		"sync controller without version key": {"syncController: {enabled: true}\nversionKey: {create: false}", false},
+		"sync poll interval not a duration":   {"syncController: {enabled: true, pollInterval: daily}", true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

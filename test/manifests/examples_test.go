@@ -22,6 +22,8 @@ func TestStrictDecodingRejectsMistakes(t *testing.T) {
 		{"duplicate field", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\nmetadata: {name: y}\n", "metadata"},
 		{"unknown kind", "apiVersion: v1\nkind: Pood\nmetadata: {name: x}\n", "Pood"},
 		{"wrong type", "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: x}\nspec: {minReadySeconds: soon}\n", "minReadySeconds"},
+		{"unknown SecretSync field", "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: x}\nspec:\n  serviceAccountName: web\n  secretProviderClassName: c\n  secretObjects: {data: [{sourcePath: a, targetKey: a}]}\n", "secretObjects"},
+		{"SecretSync sourcePath with a slash", "apiVersion: secret-sync.x-k8s.io/v1alpha1\nkind: SecretSync\nmetadata: {name: x}\nspec:\n  serviceAccountName: web\n  secretProviderClassName: c\n  secretObject: {data: [{sourcePath: db/password, targetKey: a}]}\n", "db/password"},
 		{"unknown ServiceMonitor field", "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\nspec:\n  selector: {}\n  endpoint: [{port: metrics}]\n", "endpoint"},
 	}
 	for _, tc := range tests {
@@ -36,9 +38,10 @@ func TestStrictDecodingRejectsMistakes(t *testing.T) {
 
 // exampleSet is one example file's objects, by kind.
 type exampleSet struct {
-	spcs []*spcv1.SecretProviderClass
-	pods []*corev1.Pod
-	sas  map[string]bool // namespace/name
+	spcs  []*spcv1.SecretProviderClass
+	pods  []*corev1.Pod
+	syncs []*SecretSync
+	sas   map[string]bool // namespace/name
 }
 
 func loadExample(t *testing.T, dec *Decoder, path string) *exampleSet {
@@ -56,6 +59,8 @@ func loadExample(t *testing.T, dec *Decoder, path string) *exampleSet {
 			set.pods = append(set.pods, v)
 		case *corev1.ServiceAccount:
 			set.sas[v.Namespace+"/"+v.Name] = true
+		case *SecretSync:
+			set.syncs = append(set.syncs, v)
 		default:
 			t.Errorf("unexpected %T in an example", o)
 		}
@@ -75,14 +80,17 @@ func TestExamplesDecodeStrictlyAndHangTogether(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			set := loadExample(t, dec, f)
-			if len(set.spcs) == 0 || len(set.pods) == 0 {
-				t.Fatalf("%d SecretProviderClasses and %d Pods: an example needs both", len(set.spcs), len(set.pods))
+			if len(set.spcs) == 0 || len(set.pods)+len(set.syncs) == 0 {
+				t.Fatalf("%d SecretProviderClasses, %d Pods and %d SecretSyncs: an example needs a class and a Pod or SecretSync", len(set.spcs), len(set.pods), len(set.syncs))
 			}
 			for _, spc := range set.spcs {
 				checkSPC(t, spc)
 			}
 			for _, pod := range set.pods {
 				checkPod(t, set, pod)
+			}
+			for _, ss := range set.syncs {
+				checkSecretSync(t, set, ss)
 			}
 		})
 	}
@@ -95,6 +103,19 @@ func checkSPC(t *testing.T, spc *spcv1.SecretProviderClass) {
 	if spc.Spec.Provider != "vault-azure" {
 		t.Errorf("%s: provider %q, want vault-azure", spc.Name, spc.Spec.Provider)
 	}
+	names := objectNames(t, spc)
+	for _, so := range spc.Spec.SecretObjects {
+		for _, d := range so.Data {
+			if !names[d.ObjectName] {
+				t.Errorf("%s: secretObjects %s uses object %q, which is not mounted", spc.Name, so.SecretName, d.ObjectName)
+			}
+		}
+	}
+}
+
+// objectNames are the objectNames of spc's objects.
+func objectNames(t *testing.T, spc *spcv1.SecretProviderClass) map[string]bool {
+	t.Helper()
 	var objects []struct {
 		ObjectName string `json:"objectName"`
 	}
@@ -105,11 +126,27 @@ func checkSPC(t *testing.T, spc *spcv1.SecretProviderClass) {
 	for _, o := range objects {
 		names[o.ObjectName] = true
 	}
-	for _, so := range spc.Spec.SecretObjects {
-		for _, d := range so.Data {
-			if !names[d.ObjectName] {
-				t.Errorf("%s: secretObjects %s uses object %q, which is not mounted", spc.Name, so.SecretName, d.ObjectName)
-			}
+	return names
+}
+
+// checkSecretSync checks that the SecretSync names a class of its
+// namespace in the file and a service account of the file, and that each
+// sourcePath is one of the class's objects.
+func checkSecretSync(t *testing.T, set *exampleSet, ss *SecretSync) {
+	t.Helper()
+	i := slices.IndexFunc(set.spcs, func(s *spcv1.SecretProviderClass) bool {
+		return s.Name == ss.Spec.SecretProviderClassName && s.Namespace == ss.Namespace
+	})
+	if i < 0 {
+		t.Fatalf("SecretSync %s: SecretProviderClass %s/%s is not in the example", ss.Name, ss.Namespace, ss.Spec.SecretProviderClassName)
+	}
+	if !set.sas[ss.Namespace+"/"+ss.Spec.ServiceAccountName] {
+		t.Errorf("SecretSync %s: service account %s/%s is not in the example", ss.Name, ss.Namespace, ss.Spec.ServiceAccountName)
+	}
+	names := objectNames(t, set.spcs[i])
+	for _, d := range ss.Spec.SecretObject.Data {
+		if !names[d.SourcePath] {
+			t.Errorf("SecretSync %s: sourcePath %q is not an object of %s", ss.Name, d.SourcePath, set.spcs[i].Name)
 		}
 	}
 }

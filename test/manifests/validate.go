@@ -85,6 +85,17 @@ func (d *Decoder) Decode(doc Doc) (runtime.Object, *schema.GroupVersionKind, err
 		gvk := schema.FromAPIVersionAndKind(tm.APIVersion, tm.Kind)
 		return nil, &gvk, nil
 	}
+	if tm.APIVersion == SecretSyncAPIVersion && tm.Kind == "SecretSync" {
+		ss := &SecretSync{}
+		if err := yaml.UnmarshalStrict([]byte(doc.Text), ss); err != nil {
+			return nil, nil, fmt.Errorf("%s: SecretSync: %w", doc.Source, err)
+		}
+		if err := ss.validate(); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", doc.Source, err)
+		}
+		gvk := schema.FromAPIVersionAndKind(tm.APIVersion, tm.Kind)
+		return ss, &gvk, nil
+	}
 	obj, gvk, err := d.strict.Decode([]byte(doc.Text), nil, nil)
 	if err != nil {
 		return nil, gvk, fmt.Errorf("%s: %w", doc.Source, err)

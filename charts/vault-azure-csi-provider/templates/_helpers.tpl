@@ -81,3 +81,48 @@ true
 true
 {{- end -}}
 {{- end -}}
+
+{{/* The provider's Vault and Entra flags, the same for the DaemonSet and the
+sync controller's provider container (see templates/sync-controller.yaml). */}}
+{{- define "vault-azure-csi-provider.vaultArgs" -}}
+{{- with .Values.vault.address }}
+- --vault-addr={{ . }}
+{{- end }}
+- --vault-timeout={{ .Values.vault.timeout }}
+{{- with .Values.azure.tenantID }}
+- --azure-tenant-id={{ . }}
+{{- end }}
+{{- with .Values.vault.allowedAddresses }}
+- --allowed-vault-addresses={{ join "," . }}
+{{- end }}
+{{- with .Values.vault.allowedTLSDirs }}
+- --allowed-tls-dirs={{ join "," . }}
+{{- end }}
+{{- with .Values.azure.authorityHost }}
+- --azure-authority-host={{ . }}
+{{- end }}
+{{- if and (or .Values.vault.namespace .Values.vault.tls.caCert .Values.vault.tls.caDirectory .Values.vault.tls.serverName .Values.vault.tls.clientCert .Values.vault.tls.clientKey) (not .Values.vault.address) }}
+{{- fail "vault.namespace and vault.tls.* describe the provider's own Vault: set vault.address too" }}
+{{- end }}
+{{- if ne (empty .Values.vault.tls.clientCert) (empty .Values.vault.tls.clientKey) }}
+{{- fail "vault.tls.clientCert and vault.tls.clientKey must be set together" }}
+{{- end }}
+{{- with .Values.vault.namespace }}
+- --vault-namespace={{ . }}
+{{- end }}
+{{- with .Values.vault.tls.caCert }}
+- --vault-tls-ca-cert={{ . }}
+{{- end }}
+{{- with .Values.vault.tls.caDirectory }}
+- --vault-tls-ca-directory={{ . }}
+{{- end }}
+{{- with .Values.vault.tls.serverName }}
+- --vault-tls-server-name={{ . }}
+{{- end }}
+{{- with .Values.vault.tls.clientCert }}
+- --vault-tls-client-cert={{ . }}
+{{- end }}
+{{- with .Values.vault.tls.clientKey }}
+- --vault-tls-client-key={{ . }}
+{{- end }}
+{{- end -}}
