@@ -93,7 +93,7 @@ $(NODE_BIN)/secrets-store-csi-driver: test/node/bins/driver/go.mod test/node/bin
 
 ## node-bins: everything the real node runs (the light ones are rebuilt every time: the Go cache makes it quick)
 node-bins: $(NODE_BIN)/.kube $(NODE_BIN)/etcd $(NODE_BIN)/secrets-store-csi-driver
-	cd test && $(GO) build -o $(NODE_BIN)/world ./cmd/world
+	cd test && $(GO) build -o $(NODE_BIN)/world ./cmd/world && CGO_ENABLED=0 $(GO) build -trimpath -o $(NODE_BIN)/syncdrive ./cmd/syncdrive
 	cd test/node && CGO_ENABLED=0 $(GO) build -trimpath -o $(NODE_BIN)/ ./cmd/pause ./cmd/app
 
 ## e2e-cluster: the provider on a real one-node cluster, installed from its Helm chart (root, Linux)

@@ -172,7 +172,7 @@ func (o *Options) complete() error {
 	if o.BinDir == "" || o.ProviderBin == "" || o.DriverDeployDir == "" || o.ChartDir == "" {
 		return errors.New("harness: BinDir, ProviderBin, DriverDeployDir and ChartDir are required")
 	}
-	for _, b := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "etcd", "secrets-store-csi-driver", "world", "pause", "app"} {
+	for _, b := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "etcd", "secrets-store-csi-driver", "world", "pause", "app", "syncdrive"} {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			return fmt.Errorf("harness: binary %s missing in %s (make node-bins builds them): %w", b, o.BinDir, err)
 		}

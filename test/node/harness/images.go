@@ -24,10 +24,12 @@ import (
 
 // Image references of the node. Pods use imagePullPolicy: Never.
 const (
-	PauseImage    = "vaultazure.test/pause:1"
-	AppImage      = "vaultazure.test/app:1"
-	ProviderImage = "vaultazure.test/vault-azure-csi-provider"
-	ProviderTag   = "e2e"
+	PauseImage = "vaultazure.test/pause:1"
+	AppImage   = "vaultazure.test/app:1"
+	// SyncDriveImage plays the Secrets Store Sync Controller (test/cmd/syncdrive).
+	SyncDriveImage = "vaultazure.test/syncdrive:1"
+	ProviderImage  = "vaultazure.test/vault-azure-csi-provider"
+	ProviderTag    = "e2e"
 )
 
 // imageFile is one file of an image: its content comes from src (a file on
@@ -136,6 +138,7 @@ func (c *Cluster) buildImages() error {
 	}{
 		{PauseImage, []imageFile{{path: "/pause", mode: 0o755, src: c.bin("pause")}}, []string{"/pause"}},
 		{AppImage, []imageFile{{path: "/app", mode: 0o755, src: c.bin("app")}}, []string{"/app"}},
+		{SyncDriveImage, []imageFile{{path: "/syncdrive", mode: 0o755, src: c.bin("syncdrive")}}, []string{"/syncdrive"}},
 	}
 	out := c.path("images", "provider.tar")
 	if err := c.buildProviderImage(out); err != nil {

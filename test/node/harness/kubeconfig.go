@@ -70,3 +70,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// FreePorts returns n free TCP ports of the host's loopback, for tests
+// that run servers in the node's network.
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
