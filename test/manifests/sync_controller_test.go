@@ -160,7 +160,7 @@ func TestSyncControllerContainerRuns(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(logs.String(), "sync-controller") || !strings.Contains(logs.String(), "keyed by the version key") {
+	if !strings.Contains(logs.String(), "sync-controller") || !strings.Contains(logs.String(), "keyed by --version-key-env") {
 		t.Errorf("the provider did not start in sync-controller mode with the version key:\n%s", logs.String())
 	}
 }

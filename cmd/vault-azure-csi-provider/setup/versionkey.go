@@ -48,8 +48,12 @@ func loadVersionKey(path, env string) ([]byte, error) {
 
 // LogVersionKey says at startup whether object versions survive a restart.
 func LogVersionKey(path, env string) {
-	if path != "" || env != "" {
-		klog.InfoS("object versions are keyed by the version key: they stay the same across restarts and on every node that has the same key", "file", path, "env", env)
+	switch {
+	case path != "":
+		klog.InfoS("object versions are keyed by --version-key-file: they stay the same across restarts and on every node that has the same key", "file", path)
+		return
+	case env != "":
+		klog.InfoS("object versions are keyed by --version-key-env: they stay the same across restarts and in every provider that has the same key", "env", env)
 		return
 	}
 	klog.InfoS("WARNING: no --version-key-file: object versions are keyed by a random key of this process and change when the provider restarts or is upgraded; " +
