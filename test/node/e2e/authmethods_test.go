@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -19,21 +20,14 @@ func TestKubernetesAndJWTAuthWithRealTokens(t *testing.T) {
 	s.spc("k8s", map[string]string{"vaultAuthMethod": "kubernetes", "roleName": s.ns, "audience": "vault"}, objs)
 	s.spc("jwt", map[string]string{"vaultAuthMethod": "jwt", "vaultAuthMountPath": "jwt", "roleName": s.ns, "audience": "vault"}, objs)
 
-	reviews := func() float64 {
-		n, err := node.APIServerRequests(s.ctx, `resource="tokenreviews"`, `code="201"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	reviewsBefore := reviews()
+	reviewsBefore := tokenReviews(t, s.ctx)
 	loginsBefore := loginsOf(t, s.ctx)[s.subject()]
 	s.startPod(appPod{name: "web-k8s", spc: "k8s", files: []string{"api-key"}})
 	pod := s.running("web-k8s")
 	if l := s.waitOutput(pod, "api-key", 30*time.Second, func(l line) bool { return l.File != "" }); l.Content != value {
 		t.Errorf("kubernetes auth: the container read %q (error %q), want %q", l.Content, l.Error, value)
 	}
-	if reviews() <= reviewsBefore {
+	if tokenReviews(t, s.ctx) <= reviewsBefore {
 		t.Errorf("Vault's kubernetes auth logged the pod in without a TokenReview at the apiserver")
 	}
 	if got := loginsOf(t, s.ctx)[s.subject()] - loginsBefore; got != 1 {
@@ -79,4 +73,14 @@ func TestManagedIdentityOnlyInAllowlistedNamespaces(t *testing.T) {
 			t.Errorf("event %q lacks %q", ev, w)
 		}
 	}
+}
+
+// tokenReviews counts the TokenReviews the apiserver has answered.
+func tokenReviews(t *testing.T, ctx context.Context) float64 {
+	t.Helper()
+	n, err := node.APIServerRequests(ctx, `resource="tokenreviews"`, `code="201"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

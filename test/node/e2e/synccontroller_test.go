@@ -63,14 +63,7 @@ func TestSyncControllerSidecarWithRealTokens(t *testing.T) {
 		b, _ := json.Marshal(sy)
 		args = append(args, "-sync", string(b))
 	}
-	reviews := func() float64 {
-		n, err := node.APIServerRequests(s.ctx, `resource="tokenreviews"`, `code="201"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	reviewsBefore := reviews()
+	reviewsBefore := tokenReviews(t, s.ctx)
 	pod := startSyncControllerPod(t, s.ctx, provider, args)
 	lines := waitSyncDone(t, s.ctx, pod)
 
@@ -99,7 +92,7 @@ func TestSyncControllerSidecarWithRealTokens(t *testing.T) {
 			t.Errorf("node identity poll %d: %s %q, want FailedPrecondition naming the mode", l.Poll, l.Code, l.Error)
 		}
 	}
-	if reviews() <= reviewsBefore {
+	if tokenReviews(t, s.ctx) <= reviewsBefore {
 		t.Error("kubernetes auth succeeded without a TokenReview of the node-bound token")
 	}
 }
