@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,8 +140,8 @@ func TestSyncControllerContainerRuns(t *testing.T) {
 	}
 	cmd := exec.Command(providerBinary(t), args...)
 	cmd.Env = append(os.Environ(), "VERSION_KEY="+string(r.versionKey(t).Data["key"]))
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +164,22 @@ func TestSyncControllerContainerRuns(t *testing.T) {
 	if !strings.Contains(logs.String(), "sync-controller") || !strings.Contains(logs.String(), "keyed by --version-key-env") {
 		t.Errorf("the provider did not start in sync-controller mode with the version key:\n%s", logs.String())
 	}
+}
+
+// lockedBuffer is the process's output, read while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
