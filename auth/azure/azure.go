@@ -43,6 +43,8 @@ type Config struct {
 	// --allowed-vault-addresses): a class must not make the node mint a
 	// token and send it to an address of its choosing. Empty: none.
 	NodeIdentityVault allow.Addresses
+	// TokenProxy is the AKS token proxy identity bindings exchange at.
+	TokenProxy TokenProxyConfig
 	// Timeout bounds each call to an identity endpoint.
 	Timeout time.Duration
 	// Observer, if set, is told of every HTTP request to an identity
@@ -55,6 +57,7 @@ type Method struct {
 	cfg        Config
 	httpClient *http.Client // for NMI and instance metadata
 	azTrans    policy.Transporter
+	proxy      *tokenProxy // identity bindings' transport
 	vm         *vmMetadataCache
 }
 
@@ -88,10 +91,20 @@ func New(cfg Config) (*Method, error) {
 	if obs := cfg.Observer; obs != nil {
 		counted = observe.Transport(trans, func(r *http.Request, status int) { obs.AzureRequest(endpointKind(r), status) })
 	}
+	proxy, err := newTokenProxy(cfg.TokenProxy, cfg.Timeout, func(rt http.RoundTripper) http.RoundTripper {
+		if obs := cfg.Observer; obs != nil {
+			return observe.Transport(rt, func(_ *http.Request, status int) { obs.AzureRequest("token_proxy", status) })
+		}
+		return rt
+	})
+	if err != nil {
+		return nil, err
+	}
 	m := &Method{
 		cfg:        cfg,
 		httpClient: &http.Client{Timeout: cfg.Timeout, Transport: counted},
 		azTrans:    &http.Client{Transport: counted},
+		proxy:      proxy,
 	}
 	m.vm = &vmMetadataCache{method: m}
 	return m, nil
@@ -102,15 +115,15 @@ func New(cfg Config) (*Method, error) {
 func (m *Method) Principal(req *auth.Request) (string, error) {
 	a := paramsOf(req)
 	switch a.Identity {
-	case IdentityWorkload:
+	case IdentityWorkload, IdentityBinding:
 		tenant, err := m.tenant(req)
 		if err != nil {
 			return "", err
 		}
 		if req.Pod.Namespace == "" || req.Pod.ServiceAccount == "" {
-			return "", configError("workload identity needs the pod's namespace and service account in the mount request: set podInfoOnMount: true on the CSIDriver")
+			return "", configError(fmt.Sprintf("azureIdentity %s needs the pod's namespace and service account in the mount request: set podInfoOnMount: true on the CSIDriver", a.Identity))
 		}
-		return fmt.Sprintf("workload:%s/%s as %s/%s", tenant, a.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount), nil
+		return fmt.Sprintf("%s:%s/%s as %s/%s", a.Identity, tenant, a.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount), nil
 	case IdentityManaged:
 		if err := m.nodeIdentityAllowed(req, a.ClientID); err != nil {
 			return "", err
@@ -123,15 +136,16 @@ func (m *Method) Principal(req *auth.Request) (string, error) {
 		// By UID: a later pod of the same name is another pod.
 		return fmt.Sprintf("podIdentity:%s/%s/%s:%s", req.Pod.Namespace, req.Pod.Name, req.Pod.UID, cmp.Or(a.ClientID, "default")), nil
 	}
-	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, managed or podIdentity", a.Identity))
+	return "", configError(fmt.Sprintf("azureIdentity %q is not supported: use workload, identityBinding, managed or podIdentity", a.Identity))
 }
 
-// ProvenByToken: workload identity is the one Entra ID grants for the
-// service account's own token; the node's managed identity and an
+// ProvenByToken: workload identity and identity bindings are granted for
+// the service account's own token (by Entra ID, or by the AKS token proxy
+// under the cluster's RBAC); the node's managed identity and an
 // aad-pod-identity binding are lent by the host the provider runs on.
 func (m *Method) ProvenByToken(req *auth.Request) (bool, string) {
 	switch paramsOf(req).Identity {
-	case IdentityWorkload:
+	case IdentityWorkload, IdentityBinding:
 		return true, ""
 	case IdentityManaged:
 		return false, "the managed identity of the node the provider runs on"
@@ -166,6 +180,8 @@ func (m *Method) LoginData(ctx context.Context, req *auth.Request) (map[string]a
 	switch a.Identity {
 	case IdentityWorkload:
 		token, err = m.workloadToken(ctx, req)
+	case IdentityBinding:
+		token, err = m.bindingToken(ctx, req)
 	case IdentityManaged:
 		token, err = m.managedToken(ctx, req)
 	case IdentityPodIdentity:
@@ -190,7 +206,7 @@ func (m *Method) tenant(req *auth.Request) (string, error) {
 	if t := cmp.Or(paramsOf(req).TenantID, m.cfg.DefaultTenantID); t != "" {
 		return t, nil
 	}
-	return "", configError("workload identity needs a tenant: set the tenantID parameter, or start the provider with --azure-tenant-id")
+	return "", configError(fmt.Sprintf("azureIdentity %s needs a tenant: set the tenantID parameter, or start the provider with --azure-tenant-id", paramsOf(req).Identity))
 }
 
 // nodeIdentityAllowed enforces the admin's rules for the node's identity:

@@ -16,6 +16,9 @@ const (
 	IdentityWorkload    = "workload"
 	IdentityManaged     = "managed"
 	IdentityPodIdentity = "podIdentity"
+	// IdentityBinding is an AKS identity binding: workload identity whose
+	// token exchange goes through the cluster's AKS token proxy.
+	IdentityBinding = "identityBinding"
 )
 
 // DefaultResource is the azureResource when the SecretProviderClass sets none.
@@ -29,7 +32,7 @@ const WorkloadAudience = "api://AzureADTokenExchange"
 // Params are the SecretProviderClass parameters that select and shape the
 // Azure identity; an azure login's auth.Request.Params is a *Params.
 type Params struct {
-	Identity   string // workload, managed or podIdentity
+	Identity   string // workload, identityBinding, managed or podIdentity
 	ClientID   string
 	TenantID   string
 	Resource   string // token audience the Vault azure role expects
@@ -37,7 +40,7 @@ type Params struct {
 }
 
 // parameterNames are the parameters Params is read from.
-var parameterNames = []string{"azureIdentity", "clientID", "tenantID", "azureResource", "azureVMMetadata"}
+var parameterNames = []string{"azureIdentity", "useAzureTokenProxy", "clientID", "tenantID", "azureResource", "azureVMMetadata"}
 
 // paramsOf returns req's Azure parameters (zero if it has none).
 func paramsOf(req *auth.Request) Params {
@@ -66,16 +69,25 @@ func (m *Method) ParseParameters(attrs map[string]string) (any, error) {
 		return nil, err
 	}
 	a.VMMetadata = vm
-	if a.Identity == "" {
+	proxy, err := auth.BoolParameter(attrs, "useAzureTokenProxy")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case proxy && a.Identity != "" && a.Identity != IdentityBinding:
+		return nil, auth.InvalidParameter("useAzureTokenProxy", "\"true\" selects azureIdentity %s, but azureIdentity is %q: set one of them", IdentityBinding, auth.Short(a.Identity))
+	case proxy:
+		a.Identity = IdentityBinding
+	case a.Identity == "":
 		a.Identity = IdentityWorkload
 	}
 	if a.Resource == "" {
 		a.Resource = DefaultResource
 	}
 	switch a.Identity {
-	case IdentityWorkload, IdentityManaged, IdentityPodIdentity:
+	case IdentityWorkload, IdentityBinding, IdentityManaged, IdentityPodIdentity:
 	default:
-		return nil, auth.InvalidParameter("azureIdentity", "%q is not supported: use workload, managed or podIdentity", auth.Short(a.Identity))
+		return nil, auth.InvalidParameter("azureIdentity", "%q is not supported: use workload, identityBinding, managed or podIdentity", auth.Short(a.Identity))
 	}
 	if a.ClientID != "" && !guidPattern.MatchString(a.ClientID) {
 		return nil, auth.InvalidParameter("clientID", "%q is not a GUID: use the client ID of the managed identity or app registration", auth.Short(a.ClientID))
@@ -85,6 +97,9 @@ func (m *Method) ParseParameters(attrs map[string]string) (any, error) {
 	}
 	if a.Identity == IdentityWorkload && a.ClientID == "" {
 		return nil, auth.InvalidParameter("clientID", "is required for azureIdentity workload: set it to the client ID of the user-assigned managed identity (or app) that has a federated credential for this pod's service account")
+	}
+	if a.Identity == IdentityBinding && a.ClientID == "" {
+		return nil, auth.InvalidParameter("clientID", "is required for azureIdentity identityBinding: set it to the client ID of the user-assigned managed identity bound to this cluster (az aks identity-binding create)")
 	}
 	if err := checkResourceURI(a.Resource); err != nil {
 		return nil, auth.InvalidParameter("azureResource", "%q %v: set it to the resource configured in Vault's auth/azure/config (default %s)", auth.Short(a.Resource), err, DefaultResource)
@@ -105,15 +120,23 @@ func (p *Params) CacheKey() string {
 }
 
 // TokenAudience is the audience of the service-account token workload
-// identity exchanges; the node's and aad-pod-identity's identities present none.
+// identity or an identity binding exchanges (the audience parameter, else
+// WorkloadAudience or IdentityBindingAudience); the node's and
+// aad-pod-identity's identities present none.
 func (m *Method) TokenAudience(req *auth.Request) string {
-	if paramsOf(req).Identity != IdentityWorkload {
-		return ""
+	switch paramsOf(req).Identity {
+	case IdentityWorkload:
+		if req.Audience != "" {
+			return req.Audience
+		}
+		return WorkloadAudience
+	case IdentityBinding:
+		if req.Audience != "" {
+			return req.Audience
+		}
+		return IdentityBindingAudience
 	}
-	if req.Audience != "" {
-		return req.Audience
-	}
-	return WorkloadAudience
+	return ""
 }
 
 func isDomainName(s string) bool {

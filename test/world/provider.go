@@ -129,6 +129,8 @@ func (w *World) ProviderArgs(socket string) []string {
 		"--azure-authority-host", w.Azure.AuthorityURL(),
 		"--azure-nmi-endpoint", w.Azure.NMIURL(),
 		"--azure-tenant-id", TenantID,
+		"--azure-token-proxy-url", w.TokenProxy.URL(),
+		"--azure-token-proxy-ca-file", w.CAFile,
 		"--kubelet-pod-resources-socket", w.Kubelet.Socket,
 		"--pod-list-interval", PodListInterval.String(),
 		"--pod-gone-after", PodGoneAfter.String(),

@@ -16,6 +16,8 @@ const (
 	ClusterIssuerURL  = "https://oidc.prod-aks.azure.com/6a9e0c44-1b2d-4e3f-8a7b-9c0d1e2f3a4b/"
 	AzureResource     = "https://management.azure.com/"
 	VaultSPSecret     = "vault-reader-client-secret"
+	// ClusterID is the AKS cluster id in the API server's certificate.
+	ClusterID = "655a6f2a8e1a2d0001c0ffee"
 )
 
 // The application's user-assigned managed identity (workload identity).
@@ -101,6 +103,10 @@ func (w *World) seedAzure() {
 	w.Azure.AddFederatedCredential(AppIdentity.ClientID, ClusterIssuerURL, WebPod.Subject())
 	w.Azure.AddFederatedCredential(OtherIdentity.ClientID, ClusterIssuerURL, BillingPod.Subject())
 	w.Azure.AddPodIdentity(LegacyPod.Namespace, LegacyPod.Name, PodIdentity.ClientID)
+	// Identity binding: the app's identity is bound to the cluster, and RBAC
+	// lets the web pods' service account use it.
+	w.TokenProxy.Bind(AppIdentity.ClientID)
+	w.TokenProxy.Allow(AppIdentity.ClientID, WebPod.Namespace, WebPod.ServiceAccount)
 	w.Azure.AddClientSecret(VaultSP.ClientID, VaultSPSecret)
 }
 

@@ -11,8 +11,9 @@ import (
 
 // Token audiences the world's CSIDriver requests (tokenRequests).
 const (
-	AudienceAzure = "api://AzureADTokenExchange"
-	AudienceVault = "vault"
+	AudienceAzure   = "api://AzureADTokenExchange"
+	AudienceVault   = "vault"
+	AudienceBinding = "api://AKSIdentityBinding"
 )
 
 // Volume prepares the driver's view of pod's volume for spc: a fresh target
@@ -33,7 +34,7 @@ func (w *World) VolumeAt(spc *driver.SecretProviderClass, pod Pod, target string
 	w.Kubelet.Run(pod) // a pod runs before the kubelet mounts its volumes
 	exp := time.Now().Add(time.Hour)
 	tokens := map[string]string{}
-	for _, aud := range []string{AudienceAzure, AudienceVault} {
+	for _, aud := range []string{AudienceAzure, AudienceVault, AudienceBinding} {
 		t, err := w.Cluster.ServiceAccountToken(pod.Namespace, pod.ServiceAccount, aud, pod.Name, pod.UID, time.Hour)
 		if err != nil {
 			return nil, fmt.Errorf("minting %s token for %s/%s: %w", aud, pod.Namespace, pod.Name, err)

@@ -27,11 +27,13 @@ type World struct {
 	CAFile  string
 	Cluster *cluster.Issuer
 	Azure   *azureemu.Emulator
-	Proxy   *tlsproxy.Proxy
-	Vault   *vaultfront.Server
-	Kubelet *Kubelet
-	opts    Options
-	closers []func() error
+	// TokenProxy is the cluster's AKS token proxy (identity bindings).
+	TokenProxy *azureemu.TokenProxy
+	Proxy      *tlsproxy.Proxy
+	Vault      *vaultfront.Server
+	Kubelet    *Kubelet
+	opts       Options
+	closers    []func() error
 }
 
 // Start brings the world up and seeds it (see seed.go). Call it before
@@ -68,6 +70,10 @@ func StartWith(opts Options) (w *World, err error) {
 		return nil, fmt.Errorf("azure emulator: %w", err)
 	}
 	w.closers = append(w.closers, w.Azure.Close)
+	if w.TokenProxy, err = w.Azure.StartTokenProxy(ClusterID); err != nil {
+		return nil, fmt.Errorf("token proxy: %w", err)
+	}
+	w.closers = append(w.closers, w.TokenProxy.Close)
 	w.Proxy, err = tlsproxy.New(w.CA, map[string]http.Handler{
 		"login.microsoftonline.com": w.Azure.Handler(),
 		"management.azure.com":      w.Azure.Handler(),

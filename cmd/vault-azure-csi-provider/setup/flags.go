@@ -30,6 +30,7 @@ type Options struct {
 	AuthorityHost   string
 	NMIEndpoint     string
 	TenantID        string
+	TokenProxy      azure.TokenProxyConfig
 	DisableCache    bool
 	SecretCacheTTL  time.Duration
 	VaultMaxConc    int
@@ -97,6 +98,9 @@ func RegisterFlags(fs *flag.FlagSet) *Options {
 	fs.StringVar(&o.AuthorityHost, "azure-authority-host", azure.DefaultAuthorityHost, "Entra ID authority host (https), e.g. https://login.microsoftonline.us/ for US Government")
 	fs.StringVar(&o.NMIEndpoint, "azure-nmi-endpoint", azure.DefaultNMIEndpoint, "aad-pod-identity NMI token URL")
 	fs.StringVar(&o.TenantID, "azure-tenant-id", "", "default Entra tenant for workload identity when a SecretProviderClass sets no tenantID")
+	fs.StringVar(&o.TokenProxy.URL, "azure-token-proxy-url", azure.DefaultTokenProxyURL, "the AKS token proxy that azureIdentity identityBinding exchanges tokens at (the cluster's API server, https)")
+	fs.StringVar(&o.TokenProxy.CAFile, "azure-token-proxy-ca-file", azure.DefaultTokenProxyCAFile, "PEM CA the token proxy's certificate is verified with (the cluster CA; re-read when it changes)")
+	fs.StringVar(&o.TokenProxy.ServerName, "azure-token-proxy-server-name", "", "TLS server name of the token proxy; empty: derived as AKS does from the cluster id in the API server's certificate (a<base32hex(sha256(\"identity-binding\"+id))>.ests.aks)")
 	fs.BoolVar(&o.DisableCache, "disable-token-cache", false, "log in to Vault on every mount (for comparison only)")
 	fs.DurationVar(&o.SecretCacheTTL, "secret-cache-ttl", 2*time.Minute, "keep Vault GET responses this long per (Vault token, path) so rotation polls of pods sharing an identity read each path at most once; never for POST/PUT or leased secrets; 0 disables; worst-case rotation delay = poll interval + this")
 	fs.IntVar(&o.VaultMaxConc, "vault-max-concurrency", share.DefaultTotal, "most Vault calls (logins, reads, KV-version lookups) in flight at once across all mounts")

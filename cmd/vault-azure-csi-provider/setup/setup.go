@@ -67,6 +67,7 @@ func New(o *Options, m *metrics.Metrics) (*Wiring, error) {
 		AuthorityHost:     o.AuthorityHost,
 		NMIEndpoint:       o.NMIEndpoint,
 		DefaultTenantID:   o.TenantID,
+		TokenProxy:        o.TokenProxy,
 		NodeIdentities:    allowed.nodeIDs,
 		NodeIdentityVault: allowed.nodeVaults,
 	}, JWTPerServiceAccount: o.JWTPerSA})
