@@ -139,7 +139,7 @@ type TokenProven interface {
 // RefusalExplainer is implemented by methods that can say, from Vault's
 // message, why Vault refused their login and how to fix it.
 type RefusalExplainer interface {
-	ExplainRefusal(req *Request, vaultMessage string) string
+	ExplainRefusal(req *Request, vaultMessage string, sent map[string]any) string
 }
 
 // TokenFor returns the pod's service-account token for audience, or an error

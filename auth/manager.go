@@ -368,7 +368,7 @@ func explainLoginError(method Method, req *Request, principal, path string, data
 	if jwt, ok := data["jwt"].(string); ok {
 		msg += "; the token sent has " + DescribeJWT(jwt)
 	}
-	msg += loginHint(method, req, re)
+	msg += loginHint(method, req, re, data)
 	kind := KindDenied
 	switch re.StatusCode {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests, http.StatusBadGateway, http.StatusGatewayTimeout:
@@ -387,7 +387,7 @@ func vaultMessage(re *vault.ResponseError) string {
 	return retry.OneLine(fmt.Sprint(msgs))
 }
 
-func loginHint(method Method, req *Request, re *vault.ResponseError) string {
+func loginHint(method Method, req *Request, re *vault.ResponseError, sent map[string]any) string {
 	switch {
 	case re.StatusCode == http.StatusServiceUnavailable:
 		return " — Vault is sealed or unavailable"
@@ -399,7 +399,7 @@ func loginHint(method Method, req *Request, re *vault.ResponseError) string {
 		return fmt.Sprintf(" — there is no role %q at auth/%s: check roleName and vaultAuthMountPath (vault list auth/%s/role)", req.Role, req.MountPath, req.MountPath)
 	}
 	if e, ok := method.(RefusalExplainer); ok {
-		return " — " + e.ExplainRefusal(req, msg)
+		return " — " + e.ExplainRefusal(req, msg, sent)
 	}
 	return fmt.Sprintf(" — check that role %q at auth/%s exists and binds this service account and audience", req.Role, req.MountPath)
 }

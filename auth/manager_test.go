@@ -543,7 +543,7 @@ type explainingMethod struct {
 	fakeMethod
 }
 
-func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string) string {
+func (m *explainingMethod) ExplainRefusal(_ *Request, vaultMessage string, _ map[string]any) string {
 	return "explained by the method: " + retry.OneLine(vaultMessage)
 }
 

@@ -48,6 +48,8 @@ func (m *Method) ExplainLogin(d *auth.Diagnosis, err error) auth.DiagnosisFailur
 	aud, _ := d.CredentialClaims["aud"].(string)
 	tid, _ := d.CredentialClaims["tid"].(string)
 	facts := LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: cmp.Or(aud, paramsOf(req).Resource), TokenTenant: tid}
+	facts.MIRID, _ = d.CredentialClaims["xms_mirid"].(string)
+	facts.AzRID, _ = d.CredentialClaims["xms_az_rid"].(string)
 	if e, ok := ExplainLogin(err.Error(), facts); ok {
 		return auth.DiagnosisFailure{Why: e.Why, Fix: e.Fix}
 	}

@@ -23,6 +23,12 @@ type LoginFacts struct {
 	Resource string
 	// TokenTenant is the tid claim of the token sent, if known.
 	TokenTenant string
+	// MIRID and AzRID are the token's xms_mirid and xms_az_rid claims
+	// (empty: absent or unknown).
+	MIRID, AzRID string
+	// Sent are the VM fields of the login (resource_group_name, vm_name,
+	// vmss_name, resource_id, subscription_id), if any.
+	Sent map[string]string
 }
 
 var (
@@ -30,6 +36,8 @@ var (
 	// go-oidc's message, quoted by the plugin: expected audience "X" got ["Y"]
 	expectedAudience = regexp.MustCompile(`expected audience "([^"]*)" got \[([^\]]*)\]`)
 	quoted           = regexp.MustCompile(`"([^"]*)"`)
+	// vault-plugin-auth-azure v0.20.2+: a login field against the token's claims.
+	claimMismatch = regexp.MustCompile(`(xms_az_rid|xms_mirid) token claim does not match (resource_group_name|vm_name|vmss_name) (\S+)`)
 )
 
 // ExplainLogin matches the message of Vault's azure auth plugin refusing a
@@ -46,6 +54,9 @@ func ExplainLogin(msg string, f LoginFacts) (Explanation, bool) {
 	if m := expectedAudience.FindStringSubmatch(msg); m != nil {
 		return audienceMismatch(f, m[1], quoted.FindAllStringSubmatch(m[2], -1)), true
 	}
+	if e, ok := explainClaimChecks(msg, f, role); ok {
+		return e, true
+	}
 	switch {
 	case strings.Contains(msg, "issued by a different provider"):
 		tid := cmp.Or(f.TokenTenant, "<tenant>")
@@ -61,6 +72,57 @@ func ExplainLogin(msg string, f LoginFacts) (Explanation, bool) {
 		}, true
 	}
 	return Explanation{}, false
+}
+
+// explainClaimChecks explains the refusals of the claim checks the azure
+// plugin makes since v0.20.2: the VM fields of a login must name the
+// resource group, VM or scale set in the token's xms_az_rid / xms_mirid.
+func explainClaimChecks(msg string, f LoginFacts, role string) (Explanation, bool) {
+	switch {
+	case strings.Contains(msg, "xms_az_rid and xms_mirid claims are missing from token"):
+		why := fmt.Sprintf("the token has no xms_mirid (nor xms_az_rid) claim, which %s needs because it binds resource groups, scale sets or subscriptions: Entra ID puts them only into tokens for first-party resources such as %s", role, DefaultResource)
+		if f.Resource != DefaultResource {
+			why += fmt.Sprintf(", and azureResource %q is a custom audience", f.Resource)
+		}
+		return Explanation{Why: why, Fix: fmt.Sprintf(
+			"bind the identity by bound_service_principal_ids only (vault write %s bound_resource_groups=\"\" bound_subscription_ids=\"\" bound_scale_sets=\"\"), or use azureResource %s with that resource in auth/%s/config",
+			role, DefaultResource, f.MountPath)}, true
+	case strings.Contains(msg, "provided resource_id does not match resource_group_name"):
+		return Explanation{
+			Why: fmt.Sprintf("the login's resource_id %q is not in its resource_group_name %q", f.Sent["resource_id"], f.Sent["resource_group_name"]),
+			Fix: "the VM metadata must describe one machine: use azureVMMetadata (the provider reads both from the node's IMDS) rather than values of another VM"}, true
+	}
+	m := claimMismatch.FindStringSubmatch(msg)
+	if m == nil {
+		return Explanation{}, false
+	}
+	claim, field, value := m[1], m[2], m[3]
+	token := f.MIRID
+	if claim == "xms_az_rid" {
+		token = f.AzRID
+	}
+	segment := map[string]string{"resource_group_name": "resourceGroups", "vm_name": "virtualMachines", "vmss_name": "virtualMachineScaleSets"}[field]
+	what := map[string]string{"resource_group_name": "resource group", "vm_name": "VM", "vmss_name": "scale set"}[field]
+	have := segmentOf(token, segment)
+	why := fmt.Sprintf("%s %s does not match the token's %s %s %s", field, value, claim, what, cmp.Or(have, "(none named)"))
+	if token != "" {
+		why += fmt.Sprintf(" (%s %s)", claim, token)
+	}
+	return Explanation{
+		Why: why + ": the login describes another machine than the one whose managed identity issued the token",
+		Fix: "log in as the identity of the node the provider runs on (azureVMMetadata sends that node's names), or, for an identity of another resource group or VM, bind it by bound_service_principal_ids without resource bounds",
+	}, true
+}
+
+// segmentOf returns the name after /<segment>/ in an ARM id (case-insensitive).
+func segmentOf(id, segment string) string {
+	parts := strings.Split(id, "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if strings.EqualFold(parts[i], segment) {
+			return parts[i+1]
+		}
+	}
+	return ""
 }
 
 // audienceMismatch explains go-oidc's "expected audience" refusal: Vault's
@@ -84,10 +146,13 @@ func audienceMismatch(f LoginFacts, expected string, gotMatches [][]string) Expl
 }
 
 // ExplainRefusal implements auth.RefusalExplainer: a hint for the pod's
-// events, matched to the plugin's message.
-func (m *Method) ExplainRefusal(req *auth.Request, vaultMessage string) string {
+// events, matched to the plugin's message and the login sent (the token's
+// claims, never its value).
+func (m *Method) ExplainRefusal(req *auth.Request, vaultMessage string, sent map[string]any) string {
 	tenant, _ := m.tenant(req)
-	e, ok := ExplainLogin(vaultMessage, LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: paramsOf(req).Resource, TokenTenant: tenant})
+	f := LoginFacts{MountPath: req.MountPath, Role: req.Role, Resource: paramsOf(req).Resource, TokenTenant: tenant}
+	f.addSent(sent)
+	e, ok := ExplainLogin(vaultMessage, f)
 	if !ok {
 		return fmt.Sprintf("check that auth/%s/config has resource %q (must equal the token's aud exactly) and the tenant of the token, and that role %q lists the token's oid in bound_service_principal_ids",
 			req.MountPath, paramsOf(req).Resource, req.Role)
@@ -102,4 +167,26 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// addSent fills the facts from a login body: the token's claims and the VM
+// fields.
+func (f *LoginFacts) addSent(sent map[string]any) {
+	if jwt, ok := sent["jwt"].(string); ok {
+		if c, err := auth.Claims(jwt); err == nil {
+			f.MIRID, _ = c["xms_mirid"].(string)
+			f.AzRID, _ = c["xms_az_rid"].(string)
+			if tid, ok := c["tid"].(string); ok && tid != "" {
+				f.TokenTenant = tid
+			}
+		}
+	}
+	for _, k := range []string{"subscription_id", "resource_group_name", "vm_name", "vmss_name", "resource_id"} {
+		if v, ok := sent[k].(string); ok && v != "" {
+			if f.Sent == nil {
+				f.Sent = map[string]string{}
+			}
+			f.Sent[k] = v
+		}
+	}
 }

@@ -133,7 +133,7 @@ func TestParseErrorsNameTheParameter(t *testing.T) {
 		{"bad skip tls", base(map[string]string{"vaultSkipTLSVerify": "yes please"}), "420", "vaultSkipTLSVerify", "boolean"},
 		{"half client cert", base(map[string]string{"vaultTLSClientCertPath": "/c.pem"}), "420", "vaultTLSClientCertPath", "together"},
 		{"bad method", base(map[string]string{"vaultAuthMethod": "ldap"}), "420", "vaultAuthMethod", "use azure, jwt or kubernetes"},
-		{"bad identity", base(map[string]string{"azureIdentity": "node"}), "420", "azureIdentity", "workload, managed or podIdentity"},
+		{"bad identity", base(map[string]string{"azureIdentity": "node"}), "420", "azureIdentity", "workload, identityBinding, managed or podIdentity"},
 		{"workload without client", base(map[string]string{"clientID": "<delete>", "azureIdentity": "workload"}), "420", "clientID", "required"},
 		{"client not guid", base(map[string]string{"clientID": "my-app"}), "420", "clientID", "GUID"},
 		{"bad resource", base(map[string]string{"azureResource": "management.azure.com"}), "420", "azureResource", "https://"},

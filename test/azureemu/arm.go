@@ -9,7 +9,7 @@ import (
 )
 
 // armMux serves the Azure Resource Manager reads vault-plugin-auth-azure
-// v0.22.0 makes: VM GET ($expand=instanceView), VMSS GET, user-assigned
+// v0.24.0 makes: VM GET ($expand=instanceView), VMSS GET, user-assigned
 // identity GET and list by resource group, provider GET (to pick an
 // api-version for resource_id logins) and generic GET by resource id.
 func (e *Emulator) armMux() http.Handler {

@@ -6,7 +6,7 @@
 //     v1/v2 token endpoints with client secrets and federated workload-identity
 //     client assertions),
 //   - the aad-pod-identity NMI host endpoint,
-//   - the Azure Resource Manager reads that vault-plugin-auth-azure v0.22.0
+//   - the Azure Resource Manager reads that vault-plugin-auth-azure v0.24.0
 //     makes when a role binds subscriptions, resource groups or scale sets.
 //
 // Access tokens are minted the way Entra ID mints v1 access tokens and the way

@@ -123,8 +123,10 @@ func TestIMDSToken(t *testing.T) {
 		{"system identity keeps slash", url.QueryEscape("https://management.azure.com/"), meta, 200, tSystem.ObjectID,
 			"https://management.azure.com/", "/subscriptions/" + tSub + "/resourcegroups/" + tRG + "/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool-vmss"},
 		{"no slash echoed", url.QueryEscape("https://management.azure.com"), meta, 200, tSystem.ObjectID, "https://management.azure.com", ""},
-		{"user assigned by client id", "r1&client_id=" + tKubelet.ClientID, meta, 200, tKubelet.ObjectID, "r1", tKubelet.ResourceID},
-		{"user assigned by resource id", "r2&msi_res_id=" + url.QueryEscape(tKubelet.ResourceID), meta, 200, tKubelet.ObjectID, "r2", tKubelet.ResourceID},
+		{"user assigned by client id", url.QueryEscape("https://vault.azure.net") + "&client_id=" + tKubelet.ClientID, meta, 200, tKubelet.ObjectID, "https://vault.azure.net", tKubelet.ResourceID},
+		{"user assigned by resource id", url.QueryEscape("https://storage.azure.com/") + "&msi_res_id=" + url.QueryEscape(tKubelet.ResourceID), meta, 200, tKubelet.ObjectID, "https://storage.azure.com/", tKubelet.ResourceID},
+		// An app's own audience is not first-party: no xms_mirid.
+		{"custom audience", "api://vault-app&client_id=" + tKubelet.ClientID, meta, 200, tKubelet.ObjectID, "api://vault-app", "-"},
 		{"user assigned by object id", "r3&object_id=" + tKubelet.ObjectID, meta, 200, tKubelet.ObjectID, "r3", ""},
 		{"unknown identity", "r4&client_id=99999999-0000-4000-8000-000000000000", meta, 400, "", "", ""},
 		{"missing metadata header", "r5", nil, 400, "", "", ""},
@@ -146,7 +148,11 @@ func TestIMDSToken(t *testing.T) {
 			if c["oid"] != tc.wantOID || c["aud"] != tc.wantAud || field(t, body, "resource") != tc.wantAud {
 				t.Fatalf("oid=%v aud=%v body=%s", c["oid"], c["aud"], body)
 			}
-			if tc.wantMIRID != "" && c["xms_mirid"] != tc.wantMIRID {
+			if tc.wantMIRID == "-" {
+				if mirid, ok := c["xms_mirid"]; ok {
+					t.Fatalf("xms_mirid=%v in a token for %s", mirid, tc.wantAud)
+				}
+			} else if tc.wantMIRID != "" && c["xms_mirid"] != tc.wantMIRID {
 				t.Fatalf("xms_mirid=%v want %s", c["xms_mirid"], tc.wantMIRID)
 			}
 			if c["iss"] != "https://sts.windows.net/"+tTenant+"/" || c["tid"] != tTenant || field(t, body, "token_type") != "Bearer" {

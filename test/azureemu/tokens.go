@@ -163,13 +163,35 @@ func (e *Emulator) baseClaims(opts TokenOptions, appidacr string) map[string]any
 		claims["ver"], claims["appid"], claims["appidacr"] = "1.0", id.ClientID, appidacr
 		claims["idp"] = v1Issuer
 	}
-	if id.ResourceID != "" {
-		claims["xms_mirid"] = id.ResourceID
-	}
-	if opts.AzureResourceID != "" {
-		claims["xms_az_rid"] = opts.AzureResourceID
+	// Entra puts the resource ids of a managed identity (and of the compute
+	// resource it is attached to) only into tokens for first-party
+	// resources; an app's own audience (api://…) gets neither.
+	if firstParty(opts.Audience) {
+		if id.ResourceID != "" {
+			claims["xms_mirid"] = id.ResourceID
+		}
+		if opts.AzureResourceID != "" {
+			claims["xms_az_rid"] = opts.AzureResourceID
+		}
 	}
 	return claims
+}
+
+// firstPartyHosts are Microsoft resources whose tokens carry xms_mirid.
+var firstPartyHosts = []string{"management.azure.com", "management.core.windows.net", "vault.azure.net", "storage.azure.com", "graph.microsoft.com", "database.windows.net"}
+
+func firstParty(audience string) bool {
+	host, ok := strings.CutPrefix(audience, "https://")
+	if !ok {
+		return false
+	}
+	host, _, _ = strings.Cut(host, "/")
+	for _, h := range firstPartyHosts {
+		if host == h || strings.HasSuffix(host, "."+h) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Emulator) v1Issuer() string { return "https://sts.windows.net/" + e.tenant + "/" }

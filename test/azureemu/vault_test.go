@@ -18,7 +18,7 @@ import (
 	"github.com/vaultazure/vault-azure-csi-provider/test/azureemu"
 )
 
-// systemView is what vault-plugin-auth-azure v0.22.0 needs from its host:
+// systemView is what vault-plugin-auth-azure v0.24.0 needs from its host:
 // writing auth/azure/config calls DeregisterRotationJob, which the SDK's
 // StaticSystemView refuses.
 type systemView struct{ logical.StaticSystemView }
@@ -250,4 +250,75 @@ func TestVaultAzureAuthNodeIdentity(t *testing.T) {
 	if refused := w.proxy.Refused(); len(refused) > 0 {
 		t.Fatalf("proxy refused %v", refused)
 	}
+}
+
+// TestVaultAzureAuthClaimChecks runs the checks vault-plugin-auth-azure
+// makes since v0.20.2 (the login's resource group, VM and scale-set names
+// against the token's xms_mirid / xms_az_rid) and the role rule of v0.21.0+,
+// as v0.24.0 implements them, against tokens minted as Entra mints them
+// (xms_mirid only for first-party audiences).
+func TestVaultAzureAuthClaimChecks(t *testing.T) {
+	const customResource = "api://vault-azure-auth"
+	ab := newAzureBackend(t)
+	ab.mustWrite(t, "config", map[string]any{
+		"tenant_id": tenantID, "resource": customResource, "client_id": vaultApp, "client_secret": vaultSecret,
+	})
+	ab.mustWrite(t, "role/node-rg", map[string]any{"bound_service_principal_ids": nodeSystem.ObjectID, "bound_resource_groups": nodeRG})
+	ab.mustWrite(t, "role/node-sp", map[string]any{"bound_service_principal_ids": nodeSystem.ObjectID})
+
+	// The role rule: v0.24.0 refuses a role with no bound constraint at all
+	// (its changelog says one of bound_service_principal_ids or
+	// bound_group_ids is required; the code accepts any one bound).
+	if _, err := ab.write("role/unbound", map[string]any{"token_policies": "default"}); err == nil ||
+		!strings.Contains(err.Error(), "must have at least one bound constraint") {
+		t.Fatalf("a role with no bounds: %v, want refused", err)
+	}
+	if _, err := ab.write("role/rg-only", map[string]any{"bound_resource_groups": nodeRG}); err != nil {
+		t.Fatalf("a role binding a resource group only: %v (v0.24.0 accepts it)", err)
+	}
+
+	node := aksNode()
+	meta := map[string]any{"subscription_id": subID, "resource_group_name": nodeRG, "vmss_name": vmssName, "vm_name": vmssName + "_0"}
+	login := func(role string, meta map[string]any) func(t *testing.T) map[string]any {
+		return func(t *testing.T) map[string]any {
+			data := map[string]any{"role": role, "jwt": imdsToken(t, customResource, "")}
+			for k, v := range meta {
+				data[k] = v
+			}
+			return data
+		}
+	}
+	runLogins(t, ab, []loginCase{
+		{"custom audience, role binds the service principal only", node, login("node-sp", nil), ""},
+		{"custom audience, role binds a resource group, VM metadata sent", node, login("node-rg", meta), "xms_az_rid and xms_mirid claims are missing from token"},
+		{"custom audience, role binds a resource group, no VM metadata", node, login("node-rg", nil), "subscription_id and resource_group_name are required"},
+	})
+
+	// First-party audience: the claims are there, and are compared.
+	arm := configuredBackend(t)
+	armLogin := func(meta map[string]any) func(t *testing.T) map[string]any {
+		return func(t *testing.T) map[string]any {
+			data := map[string]any{"role": "node-vmss", "jwt": imdsToken(t, armResource, "")}
+			for k, v := range meta {
+				data[k] = v
+			}
+			return data
+		}
+	}
+	arm.mustWrite(t, "role/vm-two-rg", map[string]any{"bound_service_principal_ids": vmSystem.ObjectID, "bound_resource_groups": "rg-vms,rg-other"})
+	vmID := "/subscriptions/" + subID + "/resourceGroups/rg-vms/providers/Microsoft.Compute/virtualMachines/vault-client-vm"
+	vmLogin := func(meta map[string]any) func(t *testing.T) map[string]any {
+		return func(t *testing.T) map[string]any {
+			data := map[string]any{"role": "vm-two-rg", "jwt": imdsToken(t, armResource, "")}
+			for k, v := range meta {
+				data[k] = v
+			}
+			return data
+		}
+	}
+	runLogins(t, arm, []loginCase{
+		{"resource group of the token", node, armLogin(meta), ""},
+		{"scale set of another name", node, armLogin(map[string]any{"subscription_id": subID, "resource_group_name": nodeRG, "vmss_name": "aks-other-vmss"}), "xms_mirid token claim does not match vmss_name aks-other-vmss"},
+		{"resource_id in another resource group", standaloneVM(), vmLogin(map[string]any{"subscription_id": subID, "resource_group_name": "rg-other", "resource_id": vmID}), "provided resource_id does not match resource_group_name"},
+	})
 }

@@ -16,6 +16,10 @@ const (
 	ClusterIssuerURL  = "https://oidc.prod-aks.azure.com/6a9e0c44-1b2d-4e3f-8a7b-9c0d1e2f3a4b/"
 	AzureResource     = "https://management.azure.com/"
 	VaultSPSecret     = "vault-reader-client-secret"
+	// AppAudienceMount is an azure auth mount whose config has an app's
+	// own audience (not first-party: its tokens carry no xms_mirid).
+	AppAudienceMount = "azure-app"
+	AppAudience      = "api://vault-azure-auth"
 	// ClusterID is the AKS cluster id in the API server's certificate.
 	ClusterID = "655a6f2a8e1a2d0001c0ffee"
 )
@@ -129,7 +133,7 @@ func (w *World) seedMounts() error {
 	if w.opts.RealKubernetesAuth {
 		kubernetes = vaultfront.KubernetesPluginType
 	}
-	for _, a := range [][2]string{{"azure", "azure"}, {"jwt", "jwt"}, {"kubernetes", kubernetes}} {
+	for _, a := range [][2]string{{"azure", "azure"}, {AppAudienceMount, "azure"}, {"jwt", "jwt"}, {"kubernetes", kubernetes}} {
 		if err := v.EnableAuth("", a[0], a[1]); err != nil {
 			return fmt.Errorf("enabling auth/%s: %w", a[0], err)
 		}

@@ -59,6 +59,14 @@ func (w *World) seedAzureAuth() error {
 			"bound_service_principal_ids": OtherIdentity.ObjectID, "token_policies": "billing", "token_ttl": "1h",
 		}},
 		{"auth/azure/role/node-agent", nodeBinding},
+		{"auth/" + AppAudienceMount + "/config", map[string]any{
+			"tenant_id": TenantID, "resource": AppAudience,
+			"client_id": VaultSP.ClientID, "client_secret": VaultSPSecret,
+		}},
+		{"auth/" + AppAudienceMount + "/role/node-agent", nodeBinding},
+		{"auth/" + AppAudienceMount + "/role/node-sp", map[string]any{
+			"bound_service_principal_ids": NodeIdentity.ObjectID, "token_policies": "shop-web", "token_ttl": "1h",
+		}},
 		{"auth/azure/role/legacy", map[string]any{
 			"bound_service_principal_ids": PodIdentity.ObjectID, "token_policies": "shop-web", "token_ttl": "1h",
 		}},
