@@ -27,6 +27,7 @@ func (m *Method) Describe(req *auth.Request) (string, []string) {
 	a := paramsOf(req)
 	login := map[string]string{
 		IdentityWorkload:    "azure auth with workload identity",
+		IdentityBinding:     "azure auth with an AKS identity binding (token proxy " + m.proxy.base.Redacted() + ")",
 		IdentityManaged:     "azure auth with the node's managed identity",
 		IdentityPodIdentity: "azure auth with aad-pod-identity",
 	}[a.Identity]
@@ -34,7 +35,7 @@ func (m *Method) Describe(req *auth.Request) (string, []string) {
 	if a.ClientID != "" {
 		parts = append(parts, "clientID "+a.ClientID)
 	}
-	if t := cmp.Or(a.TenantID, m.cfg.DefaultTenantID); t != "" && a.Identity == IdentityWorkload {
+	if t := cmp.Or(a.TenantID, m.cfg.DefaultTenantID); t != "" && (a.Identity == IdentityWorkload || a.Identity == IdentityBinding) {
 		parts = append(parts, "tenant "+t)
 	}
 	return login, append(parts, "azureResource "+a.Resource)
@@ -75,7 +76,7 @@ func (m *Method) ExplainLogin(d *auth.Diagnosis, err error) auth.DiagnosisFailur
 func (m *Method) identityEndpoint(req *auth.Request) (name, url string, header http.Header) {
 	a := paramsOf(req)
 	switch a.Identity {
-	case IdentityWorkload:
+	case IdentityWorkload, IdentityBinding:
 		tenant := cmp.Or(a.TenantID, m.cfg.DefaultTenantID)
 		return "Entra ID", strings.TrimSuffix(m.cfg.AuthorityHost, "/") + "/" + tenant + "/.well-known/openid-configuration", nil
 	case IdentityManaged:
@@ -87,9 +88,12 @@ func (m *Method) identityEndpoint(req *auth.Request) (name, url string, header h
 
 func (m *Method) checkReachable(ctx context.Context, d *auth.Diagnosis) (string, *auth.DiagnosisFailure) {
 	a := paramsOf(d.Request)
-	if a.Identity == IdentityWorkload && cmp.Or(a.TenantID, m.cfg.DefaultTenantID) == "" {
-		return "", &auth.DiagnosisFailure{Why: "workload identity needs a tenant and none is set",
+	if (a.Identity == IdentityWorkload || a.Identity == IdentityBinding) && cmp.Or(a.TenantID, m.cfg.DefaultTenantID) == "" {
+		return "", &auth.DiagnosisFailure{Why: a.Identity + " needs a tenant and none is set",
 			Fix: "set tenantID in the SecretProviderClass or pass --azure-tenant-id (chart value azure.tenantID)"}
+	}
+	if a.Identity == IdentityBinding {
+		return m.checkProxy(ctx, d.Request)
 	}
 	name, url, header := m.identityEndpoint(d.Request)
 	status, err := probeHTTP(ctx, url, header)
@@ -104,8 +108,42 @@ func (m *Method) checkReachable(ctx context.Context, d *auth.Diagnosis) (string,
 	return fmt.Sprintf("%s at %s answered HTTP %d", name, url, status), nil
 }
 
+// checkProxy asks the AKS token proxy for the tenant's discovery document,
+// as the exchange will: the cluster CA, the server name (derived from the
+// cluster id unless set), and that it is the proxy answering, not the API
+// server.
+func (m *Method) checkProxy(ctx context.Context, req *auth.Request) (string, *auth.DiagnosisFailure) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	defer cancel()
+	tenant, _ := m.tenant(req)
+	url := strings.TrimSuffix(m.cfg.AuthorityHost, "/") + "/" + tenant + "/v2.0/.well-known/openid-configuration"
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", &auth.DiagnosisFailure{Err: err, Why: "the discovery request could not be built"}
+	}
+	where := fmt.Sprintf("the AKS token proxy at %s (TLS name %s, CA %s)", m.proxy.base.Redacted(), cmp.Or(m.proxy.cfg.ServerName, "derived"), m.proxy.cfg.CAFile)
+	resp, err := m.proxy.Do(hreq)
+	if err != nil {
+		ferr := m.bindingError(req, tenant, err)
+		return "", &auth.DiagnosisFailure{Err: ferr, Why: where + " could not be reached", Fix: reachFix(IdentityBinding)}
+	}
+	resp.Body.Close()
+	name := m.proxy.currentName()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return fmt.Sprintf("%s answered as %s", where, name), nil
+	case http.StatusNotFound:
+		return "", &auth.DiagnosisFailure{Why: fmt.Sprintf("%s answered 404 as %s: the API server itself, not its token proxy", where, name),
+			Fix: "leave --azure-token-proxy-server-name empty to derive the proxy's name from the cluster id, and check that identity bindings are enabled on the cluster"}
+	}
+	return fmt.Sprintf("%s answered HTTP %d as %s", where, resp.StatusCode, name), nil
+}
+
 func reachFix(identity string) string {
 	switch identity {
+	case IdentityBinding:
+		return "the provider reaches the token proxy at the cluster's API server (--azure-token-proxy-url, default " + DefaultTokenProxyURL +
+			"): allow egress to it on 443, give it the cluster CA (--azure-token-proxy-ca-file; the chart mounts the service-account CA), and leave --azure-token-proxy-server-name empty unless AKS says otherwise"
 	case IdentityWorkload:
 		return "allow egress from the provider pods to the authority host on 443 (through HTTPS_PROXY if you use one); for a sovereign cloud set --azure-authority-host"
 	case IdentityManaged:
@@ -161,6 +199,18 @@ func (m *Method) explainToken(req *auth.Request, saClaims map[string]any, err er
 	aud := m.TokenAudience(req)
 	f := auth.DiagnosisFailure{Err: err}
 	switch {
+	case has("use-managed-identity"):
+		f.Why = fmt.Sprintf("the AKS token proxy refused: Kubernetes RBAC does not let system:serviceaccount:%s:%s use-managed-identity on cid.wi.aks.azure.com/%s",
+			req.Pod.Namespace, req.Pod.ServiceAccount, a.ClientID)
+		f.Fix = fmt.Sprintf("kubectl create clusterrole use-%s --verb=use-managed-identity --resource=%s.cid.wi.aks.azure.com\n"+
+			"kubectl create clusterrolebinding use-%s-%s-%s --clusterrole=use-%s --serviceaccount=%s:%s",
+			a.ClientID, a.ClientID, a.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount, a.ClientID, req.Pod.Namespace, req.Pod.ServiceAccount)
+	case a.Identity == IdentityBinding && has("AADSTS700211", "AADSTS700213"):
+		f.Why = fmt.Sprintf("Entra ID has no federated credential for the identity bindings of managed identity %s: it is not bound to this cluster", a.ClientID)
+		f.Fix = "az aks identity-binding create -g <cluster resource group> --cluster-name <cluster> -n <binding> --managed-identity-resource-id <identity resource id>"
+	case has("not its token proxy", "--azure-token-proxy-server-name", "--azure-token-proxy-ca-file", "--azure-token-proxy-url"):
+		f.Why = "the AKS token proxy could not be used as configured"
+		f.Fix = reachFix(IdentityBinding)
 	case has("AADSTS700211", "AADSTS700212", "AADSTS700213", "AADSTS70021:"):
 		f.Why = fmt.Sprintf("the identity with clientID %s has no federated credential for issuer %q, subject %q and audience %q: either clientID names another identity, or the federated credential is missing or differs",
 			a.ClientID, iss, sub, aud)

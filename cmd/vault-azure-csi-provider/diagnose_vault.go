@@ -5,11 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-
+	"os"
 	"strings"
 	"time"
 
 	"github.com/vaultazure/vault-azure-csi-provider/auth"
+	"github.com/vaultazure/vault-azure-csi-provider/auth/azure"
 	"github.com/vaultazure/vault-azure-csi-provider/auth/retry"
 	"github.com/vaultazure/vault-azure-csi-provider/provider/vaultclient"
 )
@@ -50,6 +51,7 @@ func (d *diagnosis) checkLogin(ctx context.Context) bool {
 	lease, err := d.w.Manager.Token(ctx, d.vault, d.areq)
 	if err != nil {
 		d.r.fail(stepLogin, err, d.explainLogin(err))
+		d.compareRole(ctx)
 		return false
 	}
 	token := lease.Token
@@ -129,4 +131,40 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// stepRole compares an azure role with the token, when VAULT_TOKEN (the
+// operator's, as for the vault CLI) may read the role.
+const stepRole = "role bounds match the token"
+
+// compareRole reads the azure role with VAULT_TOKEN and says which of its
+// bounds the token cannot meet. Without VAULT_TOKEN it says how to enable it.
+func (d *diagnosis) compareRole(ctx context.Context) {
+	a, ok := d.areq.Params.(*azure.Params)
+	if !ok || a == nil {
+		return
+	}
+	path := fmt.Sprintf("auth/%s/role/%s", d.prm.AuthMountPath, d.prm.RoleName)
+	token := os.Getenv("VAULT_TOKEN")
+	if token == "" {
+		d.r.skip(stepRole, "set VAULT_TOKEN to a token that may read "+path+" to compare the role with the token")
+		return
+	}
+	c, err := d.vault.Clone()
+	if err != nil {
+		return
+	}
+	c.SetToken(token)
+	c.SetNamespace(d.prm.VaultNamespace)
+	sec, err := c.Logical().ReadWithContext(ctx, path)
+	if err != nil || sec == nil {
+		d.r.fail(stepRole, err, explanation{why: "VAULT_TOKEN could not read " + path})
+		return
+	}
+	findings := azure.RoleFindings(sec.Data, d.azClaims, *a)
+	if len(findings) == 0 {
+		d.r.ok(stepRole, path+": no bound the token fails was found")
+		return
+	}
+	d.r.fail(stepRole, nil, explanation{why: strings.Join(findings, "; "), fix: "vault write " + path + " with bounds the token meets (vault read " + path + ")"})
 }

@@ -31,7 +31,8 @@ token, the Azure identity, Vault, the login and every object. It prints âœ“ or â
 per step with the reason and the fix, and writes the files into --out.
 
 A service-account token for a pod's service account: kubectl create token SA -n NS --audience AUDIENCE.
---token-file without AUDIENCE= is for audience api://AzureADTokenExchange (workload identity).
+--token-file without AUDIENCE= is for audience api://AzureADTokenExchange (workload identity);
+an identity binding needs --token-file api://AKSIdentityBinding=FILE.
 `
 
 // mountOptions are the flags of the mount command: the server's flags plus

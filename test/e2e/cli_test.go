@@ -26,6 +26,12 @@ type cliResult struct {
 // the world's endpoint flags as world.StartProvider passes them.
 func runCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, nil, args...)
+}
+
+// runCLIEnv is runCLI with more environment variables.
+func runCLIEnv(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
 	bin, err := world.ProviderBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, full...)
-	cmd.Env = append(worldEnv(), "SSL_CERT_FILE="+w.CAFile, "HTTPS_PROXY="+w.Proxy.URL(), "HTTP_PROXY="+w.Proxy.URL(), "NO_PROXY=")
+	cmd.Env = append(append(worldEnv(), "SSL_CERT_FILE="+w.CAFile, "HTTPS_PROXY="+w.Proxy.URL(), "HTTP_PROXY="+w.Proxy.URL(), "NO_PROXY="), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
