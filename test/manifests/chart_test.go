@@ -302,7 +302,7 @@ func checkCSIDriver(t *testing.T, d *storagev1.CSIDriver) {
 	for _, tr := range d.Spec.TokenRequests {
 		auds = append(auds, tr.Audience)
 	}
-	if d.Name != "secrets-store.csi.k8s.io" || strings.Join(auds, ",") != "api://AzureADTokenExchange,vault" {
+	if d.Name != "secrets-store.csi.k8s.io" || strings.Join(auds, ",") != "api://AzureADTokenExchange,api://AKSIdentityBinding,vault" {
 		t.Errorf("CSIDriver %s tokenRequests %v", d.Name, auds)
 	}
 	if d.Spec.PodInfoOnMount == nil || !*d.Spec.PodInfoOnMount || d.Spec.RequiresRepublish == nil || !*d.Spec.RequiresRepublish {
@@ -380,5 +380,49 @@ func TestChartRefusesBadValues(t *testing.T) {
 				t.Errorf("helm lint accepted values %q", tc.values)
 			}
 		})
+	}
+}
+
+// TestChartTokenProxy: the provider pods get the cluster CA for the AKS
+// token proxy (identity bindings) from the kube-root-ca.crt ConfigMap —
+// optional, so a cluster without it still starts the provider — and no
+// service-account token; the proxy's URL and server name are flags only
+// when set.
+func TestChartTokenProxy(t *testing.T) {
+	r := render(t, "")
+	c := r.container(t)
+	var ca *corev1.Volume
+	for _, v := range r.daemonSet(t).Spec.Template.Spec.Volumes {
+		if v.Name == "cluster-ca" {
+			ca = &v
+		}
+	}
+	if ca == nil || ca.ConfigMap == nil || ca.ConfigMap.Name != "kube-root-ca.crt" || ca.ConfigMap.Optional == nil || !*ca.ConfigMap.Optional ||
+		len(ca.ConfigMap.Items) != 1 || ca.ConfigMap.Items[0].Key != "ca.crt" {
+		t.Fatalf("cluster-ca volume = %+v, want the optional ConfigMap kube-root-ca.crt's ca.crt", ca)
+	}
+	m, ok := volumeMount(c, "cluster-ca")
+	if !ok || !m.ReadOnly || !hasArg(c, "--azure-token-proxy-ca-file="+m.MountPath+"/ca.crt") {
+		t.Errorf("mount %+v, args %q: --azure-token-proxy-ca-file must name the mounted ca.crt", m, c.Args)
+	}
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--azure-token-proxy-url") || strings.HasPrefix(a, "--azure-token-proxy-server-name") {
+			t.Errorf("default args set %s", a)
+		}
+	}
+	r = render(t, "azure:\n  tokenProxy:\n    url: https://10.0.0.1:443\n    serverName: abc.ests.aks\n    caConfigMap: \"\"\n")
+	c = r.container(t)
+	for _, arg := range []string{"--azure-token-proxy-url=https://10.0.0.1:443", "--azure-token-proxy-server-name=abc.ests.aks"} {
+		if !hasArg(c, arg) {
+			t.Errorf("args %q lack %s", c.Args, arg)
+		}
+	}
+	if _, ok := volumeMount(c, "cluster-ca"); ok {
+		t.Error("caConfigMap empty must mount no CA")
+	}
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--azure-token-proxy-ca-file") {
+			t.Errorf("caConfigMap empty must leave the flag at its default, got %s", a)
+		}
 	}
 }

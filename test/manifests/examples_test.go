@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	spcv1 "sigs.k8s.io/secrets-store-csi-driver/apis/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -42,6 +43,8 @@ type exampleSet struct {
 	pods  []*corev1.Pod
 	syncs []*SecretSync
 	sas   map[string]bool // namespace/name
+	roles map[string]*rbacv1.ClusterRole
+	binds []*rbacv1.ClusterRoleBinding
 }
 
 func loadExample(t *testing.T, dec *Decoder, path string) *exampleSet {
@@ -50,7 +53,7 @@ func loadExample(t *testing.T, dec *Decoder, path string) *exampleSet {
 	if err != nil {
 		t.Fatalf("strict decoding: %v", err)
 	}
-	set := &exampleSet{sas: map[string]bool{}}
+	set := &exampleSet{sas: map[string]bool{}, roles: map[string]*rbacv1.ClusterRole{}}
 	for _, o := range objs {
 		switch v := o.(type) {
 		case *spcv1.SecretProviderClass:
@@ -61,6 +64,10 @@ func loadExample(t *testing.T, dec *Decoder, path string) *exampleSet {
 			set.sas[v.Namespace+"/"+v.Name] = true
 		case *SecretSync:
 			set.syncs = append(set.syncs, v)
+		case *rbacv1.ClusterRole: // identity bindings' use-managed-identity
+			set.roles[v.Name] = v
+		case *rbacv1.ClusterRoleBinding:
+			set.binds = append(set.binds, v)
 		default:
 			t.Errorf("unexpected %T in an example", o)
 		}
@@ -85,6 +92,7 @@ func TestExamplesDecodeStrictlyAndHangTogether(t *testing.T) {
 			}
 			for _, spc := range set.spcs {
 				checkSPC(t, spc)
+				checkIdentityBindingRBAC(t, set, spc)
 			}
 			for _, pod := range set.pods {
 				checkPod(t, set, pod)
@@ -186,6 +194,40 @@ func checkPod(t *testing.T, set *exampleSet, pod *corev1.Pod) {
 		for _, e := range c.Env {
 			if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil && !slices.Contains(synced[ref.SecretKeyRef.Name], ref.SecretKeyRef.Key) {
 				t.Errorf("pod %s env %s reads Secret %s key %s, which no secretObjects syncs", pod.Name, e.Name, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key)
+			}
+		}
+	}
+}
+
+// checkIdentityBindingRBAC: a class with an AKS identity binding needs RBAC
+// that lets the service account of each Pod mounting it use the class's
+// managed identity (use-managed-identity on cid.wi.aks.azure.com/<clientID>),
+// as the token proxy checks; the example must carry it.
+func checkIdentityBindingRBAC(t *testing.T, set *exampleSet, spc *spcv1.SecretProviderClass) {
+	t.Helper()
+	p := spc.Spec.Parameters
+	if p["azureIdentity"] != "identityBinding" && p["useAzureTokenProxy"] != "true" {
+		return
+	}
+	allows := func(ns, sa string) bool {
+		for _, b := range set.binds {
+			role := set.roles[b.RoleRef.Name]
+			if b.RoleRef.Kind != "ClusterRole" || role == nil {
+				continue
+			}
+			granted := slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool {
+				return slices.Contains(r.APIGroups, "cid.wi.aks.azure.com") && slices.Contains(r.Resources, p["clientID"]) && slices.Contains(r.Verbs, "use-managed-identity")
+			})
+			if granted && slices.ContainsFunc(b.Subjects, func(s rbacv1.Subject) bool { return s.Kind == "ServiceAccount" && s.Namespace == ns && s.Name == sa }) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, pod := range set.pods {
+		for _, v := range pod.Spec.Volumes {
+			if v.CSI != nil && v.CSI.VolumeAttributes["secretProviderClass"] == spc.Name && pod.Namespace == spc.Namespace && !allows(pod.Namespace, pod.Spec.ServiceAccountName) {
+				t.Errorf("%s: no ClusterRole bound to %s/%s grants use-managed-identity on cid.wi.aks.azure.com/%s", spc.Name, pod.Namespace, pod.Spec.ServiceAccountName, p["clientID"])
 			}
 		}
 	}

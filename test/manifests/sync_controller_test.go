@@ -94,8 +94,8 @@ func TestChartRendersTheSyncControllerContainer(t *testing.T) {
 		c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
 		t.Errorf("probes %+v / %+v, want /healthz and /readyz on 8098", c.LivenessProbe, c.ReadinessProbe)
 	}
-	if got := fmt.Sprint(v.TokenRequestAudience); got != "[{api://AzureADTokenExchange} {vault}]" {
-		t.Errorf("tokenRequestAudience %s, want workload identity's and vault", got)
+	if got := fmt.Sprint(v.TokenRequestAudience); got != "[{api://AzureADTokenExchange} {api://AKSIdentityBinding} {vault}]" {
+		t.Errorf("tokenRequestAudience %s, want workload identity's, identity bindings' and vault", got)
 	}
 	if !hasArg(r.container(t), "--allow-node-identity-namespaces=ops") {
 		t.Error("the DaemonSet lost its node-identity rule")

@@ -101,6 +101,12 @@ sync controller's provider container (see templates/sync-controller.yaml). */}}
 {{- with .Values.azure.authorityHost }}
 - --azure-authority-host={{ . }}
 {{- end }}
+{{- with .Values.azure.tokenProxy.url }}
+- --azure-token-proxy-url={{ . }}
+{{- end }}
+{{- with .Values.azure.tokenProxy.serverName }}
+- --azure-token-proxy-server-name={{ . }}
+{{- end }}
 {{- if and (or .Values.vault.namespace .Values.vault.tls.caCert .Values.vault.tls.caDirectory .Values.vault.tls.serverName .Values.vault.tls.clientCert .Values.vault.tls.clientKey) (not .Values.vault.address) }}
 {{- fail "vault.namespace and vault.tls.* describe the provider's own Vault: set vault.address too" }}
 {{- end }}
