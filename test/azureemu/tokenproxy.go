@@ -1,7 +1,11 @@
 package azureemu
 
 import (
+	"context"
+	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base32"
 	"encoding/json"
 	"fmt"
@@ -48,7 +52,20 @@ type TokenProxy struct {
 	mu       sync.Mutex
 	bound    map[string]bool            // client ids with an identity binding to this cluster
 	rbac     map[string]map[string]bool // client id -> "ns:sa" allowed
+	authz    Authorizer                 // replaces rbac when set
 	lastName string                     // TLS server name of the last request
+}
+
+// Authorizer decides whether a service account may use-managed-identity on
+// cid.wi.aks.azure.com/<clientID>, as the cluster's RBAC does.
+type Authorizer func(ctx context.Context, namespace, serviceAccount, clientID string) (bool, error)
+
+// SetAuthorizer makes the proxy ask authz instead of its Allow list: with a
+// real cluster, a SubjectAccessReview at its API server.
+func (p *TokenProxy) SetAuthorizer(authz Authorizer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.authz = authz
 }
 
 // ProxyServerName is the server name AKS gives the token proxy of clusterID.
@@ -145,8 +162,15 @@ func (p *TokenProxy) exchange(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID := r.PostForm.Get("client_id")
 	p.mu.Lock()
-	allowed, bound := p.rbac[clientID][ns+":"+sa], p.bound[clientID]
+	allowed, bound, authz := p.rbac[clientID][ns+":"+sa], p.bound[clientID], p.authz
 	p.mu.Unlock()
+	if authz != nil {
+		var err error
+		if allowed, err = authz(r.Context(), ns, sa, clientID); err != nil {
+			kubeStatus(w, http.StatusInternalServerError, "InternalError", "authorizing: "+err.Error())
+			return
+		}
+	}
 	if !allowed {
 		kubeStatus(w, http.StatusForbidden, "Forbidden", fmt.Sprintf(
 			"%s.cid.wi.aks.azure.com is forbidden: User \"system:serviceaccount:%s:%s\" cannot use-managed-identity resource \"%s\" in API group \"cid.wi.aks.azure.com\" at the cluster scope",
@@ -203,4 +227,52 @@ func kubeStatus(w http.ResponseWriter, code int, reason, msg string) {
 		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
 		"status": "Failure", "message": msg, "reason": reason, "code": code,
 	})
+}
+
+// SubjectAccessReviewer authorizes at a Kubernetes API server, as AKS's
+// token proxy does: a SubjectAccessReview of verb use-managed-identity on
+// resource <clientID> in API group cid.wi.aks.azure.com for the service
+// account, with a token allowed to create SubjectAccessReviews
+// (system:auth-delegator).
+func SubjectAccessReviewer(host string, caPEM []byte, token string) (Authorizer, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("azureemu: no CA certificate in the API server's CA")
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	return func(ctx context.Context, ns, sa, clientID string) (bool, error) {
+		body, _ := json.Marshal(map[string]any{
+			"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+			"spec": map[string]any{
+				"user":   "system:serviceaccount:" + ns + ":" + sa,
+				"groups": []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+				"resourceAttributes": map[string]any{
+					"group": "cid.wi.aks.azure.com", "resource": clientID, "verb": "use-managed-identity",
+				},
+			},
+		})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(host, "/")+"/apis/authorization.k8s.io/v1/subjectaccessreviews", bytes.NewReader(body))
+		if err != nil {
+			return false, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Status struct {
+				Allowed bool `json:"allowed"`
+			} `json:"status"`
+		}
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			return false, fmt.Errorf("SubjectAccessReview: %s", resp.Status)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			return false, err
+		}
+		return out.Status.Allowed, nil
+	}, nil
 }

@@ -69,3 +69,22 @@ func TestCLIComparesTheRole(t *testing.T) {
 		t.Errorf("without VAULT_TOKEN the step must say how to run it:\n%s", res.stdout)
 	}
 }
+
+// TestCLIExplainsClaimChecks: the mount command explains the azure
+// plugin's claim checks from the Azure token's claims, and the role
+// comparison names the missing claim.
+func TestCLIExplainsClaimChecks(t *testing.T) {
+	params := map[string]string{
+		"roleName": "node-agent", "vaultAuthMountPath": world.AppAudienceMount, "clientID": "",
+		"azureIdentity": "managed", "azureVMMetadata": "true", "azureResource": world.AppAudience,
+	}
+	res := runCLIEnv(t, []string{"VAULT_TOKEN=" + theWorld.Vault.RootToken()}, "--spc", spcFile(t, params),
+		"--pod-namespace", "ops", "--service-account", "node-agent", "--allow-node-identity-namespaces=ops")
+	for _, want := range []string{"✓ Azure token obtained", "✗ login accepted", "xms_az_rid and xms_mirid claims are missing from token",
+		"the token has no xms_mirid", `azureResource "` + world.AppAudience + `" is a custom audience`,
+		"✗ role bounds match the token", "the token has no xms_mirid or xms_az_rid claim"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.stdout)
+		}
+	}
+}

@@ -35,6 +35,23 @@ type WorkloadIdentity struct {
 	ServiceAccount string `json:"serviceAccount"`
 }
 
+// IdentityBinding adds a user-assigned managed identity to the Azure
+// emulator, bound to the cluster (az aks identity-binding create): pods
+// whose service account RBAC allows may use it through the token proxy.
+type IdentityBinding struct {
+	Name     string `json:"name"`
+	ClientID string `json:"clientID"`
+	ObjectID string `json:"objectID"`
+}
+
+// TokenProxyRBAC makes the token proxy authorize with SubjectAccessReviews
+// at a real API server, as AKS's does.
+type TokenProxyRBAC struct {
+	Host  string `json:"host"`
+	CAPEM string `json:"caPEM"`
+	Token string `json:"token"`
+}
+
 // PostgresLogin is a login to the world's PostgreSQL server, as an app
 // makes it with the credential Vault leased.
 type PostgresLogin struct {
@@ -54,6 +71,8 @@ type PostgresResult struct {
 //	GET  /stats              the Vault front's request counters
 //	GET  /refused            connections the proxy refused (real hosts)
 //	POST /workload-identity  add a WorkloadIdentity
+//	POST /identity-binding   add an IdentityBinding
+//	POST /token-proxy/rbac   authorize the token proxy at a real API server (TokenProxyRBAC)
 //	POST /postgres/login     log in to PostgreSQL as a PostgresLogin says (-postgres)
 func newControl(w *world.World, pg *pgserver.Server) http.Handler {
 	mux := http.NewServeMux()
@@ -101,6 +120,30 @@ func newControl(w *world.World, pg *pgserver.Server) http.Handler {
 		w.Azure.AddIdentity(azureemu.Identity{Name: wi.Name, ClientID: wi.ClientID, ObjectID: wi.ObjectID})
 		w.Azure.AddFederatedCredential(wi.ClientID, world.ClusterIssuerURL,
 			fmt.Sprintf("system:serviceaccount:%s:%s", wi.Namespace, wi.ServiceAccount))
+		rw.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /identity-binding", func(rw http.ResponseWriter, r *http.Request) {
+		var ib IdentityBinding
+		if err := json.NewDecoder(r.Body).Decode(&ib); err != nil || ib.ClientID == "" || ib.ObjectID == "" {
+			http.Error(rw, "want {name, clientID, objectID}", http.StatusBadRequest)
+			return
+		}
+		w.Azure.AddIdentity(azureemu.Identity{Name: ib.Name, ClientID: ib.ClientID, ObjectID: ib.ObjectID})
+		w.TokenProxy.Bind(ib.ClientID)
+		rw.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /token-proxy/rbac", func(rw http.ResponseWriter, r *http.Request) {
+		var c TokenProxyRBAC
+		if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
+			http.Error(rw, "decoding: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		authz, err := azureemu.SubjectAccessReviewer(c.Host, []byte(c.CAPEM), c.Token)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.TokenProxy.SetAuthorizer(authz)
 		rw.WriteHeader(http.StatusNoContent)
 	})
 	return mux

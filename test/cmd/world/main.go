@@ -50,6 +50,10 @@ type Info struct {
 	// as a company runs it.
 	VaultTLSAddr string `json:"vaultTLSAddr"`
 	VaultCAPEM   string `json:"vaultCAPEM"`
+	// TokenProxyURL is the AKS token proxy of identity bindings, its
+	// certificate from the world's CA, TokenProxyCAPEM.
+	TokenProxyURL   string `json:"tokenProxyURL"`
+	TokenProxyCAPEM string `json:"tokenProxyCAPEM"`
 }
 
 func main() {
@@ -109,7 +113,7 @@ func run() error {
 		IMDSURL: w.Azure.IMDSURL(), NMIURL: w.Azure.NMIURL(), AuthorityURL: w.Azure.AuthorityURL(),
 		ProxyURL: w.Proxy.URL(), TenantID: world.TenantID, IssuerURL: world.ClusterIssuerURL,
 		CAFile: w.CAFile, ControlURL: "http://" + ln.Addr().String(), AzureResource: world.AzureResource,
-		Postgres: pg != nil,
+		Postgres: pg != nil, TokenProxyURL: w.TokenProxy.URL(), TokenProxyCAPEM: string(w.CA.CertPEM()),
 	}
 	if err := writeJSONFile(*infoFile, info); err != nil {
 		return err

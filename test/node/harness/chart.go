@@ -33,6 +33,9 @@ const (
 // access (helm template, Argo CD).
 const (
 	VaultCAConfigMap = "vault-ca"
+	// TokenProxyCAConfigMap holds the CA of the world's AKS token proxy
+	// (its stand-in for the cluster CA of an AKS API server).
+	TokenProxyCAConfigMap = "token-proxy-ca"
 	VaultCAMountPath = "/etc/vault-tls/ca"
 	VersionKeySecret = "vault-azure-csi-provider-version-key"
 )
@@ -79,6 +82,8 @@ func (c *Cluster) ChartValues() (map[string]any, error) {
 		"azure": map[string]any{
 			"tenantID": wi.TenantID, "authorityHost": wi.AuthorityURL,
 			"allowNodeIdentityNamespaces": []any{NodeIdentityNamespace},
+			// The world's token proxy; its server name is derived, as on AKS.
+			"tokenProxy": map[string]any{"url": wi.TokenProxyURL, "caConfigMap": TokenProxyCAConfigMap},
 		},
 		"logging":     map[string]any{"format": "text", "verbosity": 4},
 		"hostNetwork": true,
@@ -225,6 +230,11 @@ func (c *Cluster) createProviderInputs(ctx context.Context) error {
 		Data: map[string]string{"ca.crt": c.World.Info.VaultCAPEM}}
 	if _, err := c.Client.CoreV1().ConfigMaps(ReleaseNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the Vault CA ConfigMap: %w", err)
+	}
+	cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: TokenProxyCAConfigMap, Namespace: ReleaseNamespace},
+		Data: map[string]string{"ca.crt": c.World.Info.TokenProxyCAPEM}}
+	if _, err := c.Client.CoreV1().ConfigMaps(ReleaseNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the token proxy's CA ConfigMap: %w", err)
 	}
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: VersionKeySecret, Namespace: ReleaseNamespace},
 		Data: map[string][]byte{"key": []byte(base64.StdEncoding.EncodeToString(key))}}

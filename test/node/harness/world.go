@@ -28,6 +28,9 @@ type WorldInfo struct {
 	Postgres      bool   `json:"postgres"`
 	VaultTLSAddr  string `json:"vaultTLSAddr"`
 	VaultCAPEM    string `json:"vaultCAPEM"`
+	// The world's AKS token proxy and its CA.
+	TokenProxyURL   string `json:"tokenProxyURL"`
+	TokenProxyCAPEM string `json:"tokenProxyCAPEM"`
 }
 
 // World is the running test world: Vault front, Azure emulator, proxy.
@@ -183,12 +186,31 @@ func (c *Cluster) configureVaultKubernetesAuth() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return c.World.VaultWrite(ctx, "auth/kubernetes/config", map[string]any{
+	if err := c.World.VaultWrite(ctx, "auth/kubernetes/config", map[string]any{
 		"kubernetes_host":      c.APIServerURL,
 		"kubernetes_ca_cert":   string(c.pki.CAPEM()),
 		"token_reviewer_jwt":   token,
 		"disable_local_ca_jwt": true,
-	})
+	}); err != nil {
+		return err
+	}
+	// The token proxy of identity bindings authorizes as AKS's does: a
+	// SubjectAccessReview at this apiserver (the reviewer may create them).
+	return c.World.control(ctx, http.MethodPost, "/token-proxy/rbac", map[string]string{
+		"host": c.APIServerURL, "caPEM": string(c.pki.CAPEM()), "token": token}, nil)
+}
+
+// IdentityBinding is a managed identity bound to the cluster (the world's
+// IdentityBinding).
+type IdentityBinding struct {
+	Name     string `json:"name"`
+	ClientID string `json:"clientID"`
+	ObjectID string `json:"objectID"`
+}
+
+// AddIdentityBinding adds a managed identity bound to this cluster.
+func (w *World) AddIdentityBinding(ctx context.Context, ib IdentityBinding) error {
+	return w.control(ctx, http.MethodPost, "/identity-binding", ib, nil)
 }
 
 // VaultStats are the Vault front's request counters (vaultfront.Stats).
