@@ -24,26 +24,13 @@ import (
 // the identity binding's federated credential to Entra ID. As for workload
 // identity, no credential is kept between logins.
 func (m *Method) bindingToken(ctx context.Context, req *auth.Request) (string, error) {
-	assertion, err := req.TokenFor(m.TokenAudience(req))
+	// Instance discovery would ask the public cloud, not the proxy.
+	opts := azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: m.cfg.AuthorityHost}, Transport: m.proxy}
+	cred, tenant, err := m.assertionCredential(req, opts, true)
 	if err != nil {
 		return "", err
 	}
-	tenant, err := m.tenant(req)
-	if err != nil {
-		return "", err
-	}
-	a := paramsOf(req)
-	opts := &azidentity.ClientAssertionCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: m.cfg.AuthorityHost}, Transport: m.proxy},
-		// Instance discovery asks the public cloud, not the proxy.
-		DisableInstanceDiscovery: true,
-	}
-	getAssertion := func(context.Context) (string, error) { return assertion, nil }
-	cred, err := azidentity.NewClientAssertionCredential(tenant, a.ClientID, getAssertion, opts)
-	if err != nil {
-		return "", configError(fmt.Sprintf("creating the identity binding credential for tenant %q, clientID %q: %v", tenant, a.ClientID, err))
-	}
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(a.Resource)}})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopeFor(paramsOf(req).Resource)}})
 	if err != nil {
 		return "", m.bindingError(req, tenant, err)
 	}

@@ -23,15 +23,8 @@ import (
 // federated credential, so a removed one would go unnoticed until that
 // token expired. No credential is kept between logins.
 func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, error) {
-	assertion, err := req.TokenFor(m.TokenAudience(req))
-	if err != nil {
-		return "", err
-	}
-	tenant, err := m.tenant(req)
-	if err != nil {
-		return "", err
-	}
-	cred, err := m.workloadCredential(tenant, req, assertion)
+	opts := azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: m.cfg.AuthorityHost}, Transport: m.azTrans}
+	cred, tenant, err := m.assertionCredential(req, opts, !isPublicAuthority(m.cfg.AuthorityHost))
 	if err != nil {
 		return "", err
 	}
@@ -43,17 +36,25 @@ func (m *Method) workloadToken(ctx context.Context, req *auth.Request) (string, 
 	return tok.Token, nil
 }
 
-func (m *Method) workloadCredential(tenant string, req *auth.Request, assertion string) (*azidentity.ClientAssertionCredential, error) {
-	getAssertion := func(context.Context) (string, error) { return assertion, nil }
-	opts := &azidentity.ClientAssertionCredentialOptions{
-		ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: m.cfg.AuthorityHost}, Transport: m.azTrans},
-		DisableInstanceDiscovery: !isPublicAuthority(m.cfg.AuthorityHost),
-	}
-	cred, err := azidentity.NewClientAssertionCredential(tenant, paramsOf(req).ClientID, getAssertion, opts)
+// assertionCredential is a new credential that presents the pod's
+// service-account token (for the identity's audience) as client
+// assertion, through opts, and the tenant it asks.
+func (m *Method) assertionCredential(req *auth.Request, opts azcore.ClientOptions, noDiscovery bool) (*azidentity.ClientAssertionCredential, string, error) {
+	assertion, err := req.TokenFor(m.TokenAudience(req))
 	if err != nil {
-		return nil, configError(fmt.Sprintf("creating the workload identity credential for tenant %q, clientID %q: %v", tenant, paramsOf(req).ClientID, err))
+		return nil, "", err
 	}
-	return cred, nil
+	tenant, err := m.tenant(req)
+	if err != nil {
+		return nil, "", err
+	}
+	getAssertion := func(context.Context) (string, error) { return assertion, nil }
+	cred, err := azidentity.NewClientAssertionCredential(tenant, paramsOf(req).ClientID, getAssertion,
+		&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: noDiscovery})
+	if err != nil {
+		return nil, "", configError(fmt.Sprintf("creating the %s credential for tenant %q, clientID %q: %v", paramsOf(req).Identity, tenant, paramsOf(req).ClientID, err))
+	}
+	return cred, tenant, nil
 }
 
 // isPublicAuthority reports whether host is a known Azure cloud's authority,

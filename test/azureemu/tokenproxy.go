@@ -1,8 +1,8 @@
 package azureemu
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"

@@ -36,8 +36,8 @@ const (
 	// TokenProxyCAConfigMap holds the CA of the world's AKS token proxy
 	// (its stand-in for the cluster CA of an AKS API server).
 	TokenProxyCAConfigMap = "token-proxy-ca"
-	VaultCAMountPath = "/etc/vault-tls/ca"
-	VersionKeySecret = "vault-azure-csi-provider-version-key"
+	VaultCAMountPath      = "/etc/vault-tls/ca"
+	VersionKeySecret      = "vault-azure-csi-provider-version-key"
 )
 
 // How quickly the node's provider tells a deleted pod is gone.
