@@ -76,7 +76,7 @@ func (m *Method) ExplainLogin(d *auth.Diagnosis, err error) auth.DiagnosisFailur
 func (m *Method) identityEndpoint(req *auth.Request) (name, url string, header http.Header) {
 	a := paramsOf(req)
 	switch a.Identity {
-	case IdentityWorkload, IdentityBinding:
+	case IdentityWorkload: // an identity binding's endpoint is the token proxy (checkProxy)
 		tenant := cmp.Or(a.TenantID, m.cfg.DefaultTenantID)
 		return "Entra ID", strings.TrimSuffix(m.cfg.AuthorityHost, "/") + "/" + tenant + "/.well-known/openid-configuration", nil
 	case IdentityManaged:
